@@ -1,0 +1,8 @@
+//! The dispatch service: it takes orders from kitchens over RabbitMQ and HTTP, keeps couriers'
+//! routes planned with the optimizer, pushes routes to couriers and the live map over
+//! WebSockets, and tells kitchens who picks up and when.
+//!
+//! `main.rs` only parses the command line and calls into this library.
+
+pub mod bus;
+pub mod config;

@@ -1,0 +1,4 @@
+//! Integration tests of the dispatcher against the real RabbitMQ (and PostgreSQL).
+
+mod bus;
+mod helpers;

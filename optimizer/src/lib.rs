@@ -1,0 +1,21 @@
+//! The pure heart of the dispatcher: given couriers and orders, decide who carries what, in which
+//! order.
+//!
+//! The crate owns the domain model ([`model`]) that every other crate of the workspace builds on,
+//! and the optimizer proper. It performs no I/O, reads no clock and spawns no async work: travel
+//! times, randomness, deadlines and thread pools are passed in, so a plan is a function of its
+//! inputs and can be replayed exactly.
+//!
+//! ```
+//! use optimizer::model::{Coordinates, Location, Time, TimeWindow};
+//!
+//! let kitchen = Coordinates::parse(52.5200, 13.4050)?;
+//! let window = TimeWindow::new(Time::from_secs(0.0)?, Time::from_secs(3600.0)?)?;
+//! assert_eq!(Location::from(kitchen), Location::Wgs84(kitchen));
+//! assert!(window.contains(Time::from_secs(60.0)?));
+//! # Ok::<(), optimizer::model::ModelError>(())
+//! ```
+#![warn(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub mod model;
