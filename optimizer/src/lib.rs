@@ -18,4 +18,23 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod checker;
 pub mod model;
+pub mod objective;
+pub mod travel;
+
+mod construction;
+mod problem;
+mod random;
+mod search;
+mod solution;
+mod solver;
+
+pub use checker::{CheckRules, check_plan};
+pub use objective::Objective;
+pub use problem::{Problem, ProblemBuilder, ProblemError};
+pub use random::Random;
+pub use solver::{
+    Budget, SolveStats, Solved, SolverConfig, Unlimited, routes_of, solve, solve_from,
+};
+pub use travel::{StraightLine, TravelModel};

@@ -1,0 +1,209 @@
+//! Where an order fits best in one route: every pickup position, and for each every drop-off
+//! position after it, checked against windows, capacity and the route's forward time slack.
+//! Positions are walked so that one infeasible prefix ends the walk early.
+
+use crate::problem::Problem;
+use crate::random::Random;
+use crate::solution::{EPS, Route, evaluate_into};
+
+/// A place for an order in a route: its pickup goes before position `i` and its drop-off before
+/// position `k` (`k >= i`) of the route as it was; `delta` is the cost increase.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Insertion {
+    /// The courier (vehicle index).
+    pub v: usize,
+    /// Pickup position.
+    pub i: usize,
+    /// Drop-off position.
+    pub k: usize,
+    /// Cost increase.
+    pub delta: f64,
+}
+
+/// Scratch space reused across insertion evaluations of time-dependent objectives.
+#[derive(Default)]
+pub(crate) struct Scratch {
+    nodes: Vec<usize>,
+    /// Candidate couriers of the current query.
+    pub couriers: Vec<usize>,
+}
+
+/// The cheapest feasible insertion of job `j` into route `r`, if any. With `blink`, each
+/// feasible position is skipped with that probability (SISR's blinks), adding diversity.
+pub(crate) fn best_insertion(
+    p: &Problem,
+    r: &Route,
+    j: usize,
+    blink: Option<(&mut Random, f64)>,
+    scratch: &mut Scratch,
+) -> Option<Insertion> {
+    if let Some(owner) = p.jobs[j].locked
+        && owner != r.v
+    {
+        return None;
+    }
+    let (pn, dn) = (2 * j, 2 * j + 1);
+    let v = r.v;
+    let vehicle = &p.vehicles[v];
+    let q = p.nodes[pn].demand;
+    let timed = p.objective.is_time_dependent();
+    let mut best: Option<Insertion> = None;
+    let mut blink = blink;
+    let mut consider = |i: usize, k: usize, delta: f64, best: &mut Option<Insertion>| {
+        if let Some((rng, rate)) = blink.as_mut()
+            && *rate > 0.0
+            && rng.chance(*rate)
+        {
+            return;
+        }
+        if best.is_none_or(|b| delta < b.delta) {
+            *best = Some(Insertion { v, i, k, delta });
+        }
+    };
+    let n = r.nodes.len();
+    let fixed = r.fixed_len(p);
+    let base_extra = if r.is_empty() {
+        p.objective.vehicle
+    } else {
+        0.0
+    } + if p.jobs[j].previous.is_some_and(|w| w != v) {
+        p.objective.stability
+    } else {
+        0.0
+    };
+    let dist_w = p.objective.distance;
+
+    if p.jobs[j].onboard.is_some() {
+        // Only the drop-off remains to place.
+        for k in fixed..=n {
+            let a = r.place_before(p, k);
+            let dep = r.departure_before(p, k);
+            let start_d = (dep + p.time(v, a, dn)).max(p.nodes[dn].open);
+            if start_d > p.close(v, dn) + EPS {
+                break;
+            }
+            let next = r.place_at(p, k);
+            if let Some(b) = next {
+                let arr = start_d + p.nodes[dn].service + p.time(v, dn, b);
+                if arr > r.latest_at(p, k) + EPS {
+                    continue;
+                }
+            }
+            let delta = if timed {
+                timed_delta(p, r, None, k, dn, scratch)
+            } else {
+                dist_w * detour(p, a, dn, next)
+            };
+            consider(k, k, delta + base_extra, &mut best);
+        }
+        return best;
+    }
+
+    for i in fixed..=n {
+        if r.load_before(p, i) + q > vehicle.capacity {
+            continue;
+        }
+        let a = r.place_before(p, i);
+        let start_p = (r.departure_before(p, i) + p.time(v, a, pn)).max(p.nodes[pn].open);
+        if start_p > p.close(v, pn) + EPS {
+            break; // later positions only arrive later
+        }
+        let dep_p = start_p + p.nodes[pn].service;
+        let next_i = r.place_at(p, i);
+        let pickup_detour = detour(p, a, pn, next_i);
+        // Drop-off right after the pickup.
+        let start_d = (dep_p + p.time(v, pn, dn)).max(p.nodes[dn].open);
+        if start_d <= p.close(v, dn) + EPS {
+            let ok = match next_i {
+                Some(b) => {
+                    start_d + p.nodes[dn].service + p.time(v, dn, b) <= r.latest_at(p, i) + EPS
+                }
+                None => true,
+            };
+            if ok {
+                let delta = if timed {
+                    timed_delta(p, r, Some(i), i, dn, scratch)
+                } else {
+                    let added = p.dist.get(a, pn)
+                        + p.dist.get(pn, dn)
+                        + next_i.map_or(0.0, |b| p.dist.get(dn, b))
+                        - next_i.map_or(0.0, |b| p.dist.get(a, b));
+                    dist_w * added
+                };
+                consider(i, i, delta + base_extra, &mut best);
+            }
+        }
+        // Drop-off later: walk the original stops after the pickup.
+        let mut dep = dep_p;
+        let mut prev = pn;
+        for k in i..n {
+            let node = r.nodes[k];
+            let here = Problem::place(node);
+            let arr = dep + p.time(v, prev, here);
+            if arr > r.latest[k] + EPS {
+                break;
+            }
+            if r.load[k] + q > vehicle.capacity {
+                break;
+            }
+            dep = arr.max(p.nodes[node].open) + p.nodes[node].service;
+            prev = here;
+            let start_d = (dep + p.time(v, here, dn)).max(p.nodes[dn].open);
+            if start_d > p.close(v, dn) + EPS {
+                // The drop-off's window closes before we could get there: later is worse.
+                break;
+            }
+            let next = r.place_at(p, k + 1);
+            if let Some(b) = next
+                && start_d + p.nodes[dn].service + p.time(v, dn, b) > r.latest_at(p, k + 1) + EPS
+            {
+                continue;
+            }
+            let delta = if timed {
+                timed_delta(p, r, Some(i), k + 1, dn, scratch)
+            } else {
+                dist_w * (pickup_detour + detour(p, here, dn, next))
+            };
+            consider(i, k + 1, delta + base_extra, &mut best);
+        }
+    }
+    best
+}
+
+/// Extra distance of visiting `x` between places `a` and `b` (or after `a` at a route's open end).
+#[inline]
+fn detour(p: &Problem, a: usize, x: usize, b: Option<usize>) -> f64 {
+    match b {
+        Some(b) => p.dist.get(a, x) + p.dist.get(x, b) - p.dist.get(a, b),
+        None => p.dist.get(a, x),
+    }
+}
+
+/// Cost increase of the insertion under a time-dependent objective, by re-evaluating the route.
+/// Excludes the vehicle and stability terms, which the caller adds.
+fn timed_delta(
+    p: &Problem,
+    r: &Route,
+    i: Option<usize>,
+    k: usize,
+    dn: usize,
+    scratch: &mut Scratch,
+) -> f64 {
+    let nodes = &mut scratch.nodes;
+    nodes.clear();
+    nodes.extend_from_slice(&r.nodes);
+    nodes.insert(k, dn);
+    if let Some(i) = i {
+        nodes.insert(i, dn - 1);
+    }
+    let eval = evaluate_into(p, r.v, nodes, None);
+    let mut delta = eval.cost - r.cost;
+    // evaluate_into counts the vehicle and stability terms; the caller adds them separately.
+    if r.is_empty() {
+        delta -= p.objective.vehicle;
+    }
+    if p.jobs[p.nodes[dn].job].previous.is_some_and(|w| w != r.v) {
+        delta -= p.objective.stability;
+    }
+    delta
+}

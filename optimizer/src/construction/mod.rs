@@ -1,0 +1,190 @@
+//! Building and repairing solutions by insertion: cheapest insertion with SISR-style blinks
+//! ([`insert_greedy`]) and regret-k insertion evaluated in parallel with rayon
+//! ([`insert_with_regret`]). Both consider only the candidate couriers the R-tree proposes,
+//! widening to all couriers when none of them can take an order.
+
+mod candidates;
+mod insertion;
+
+pub(crate) use candidates::{CandidateIndex, FIRST_RING};
+
+/// The spatial key of a place, as the candidate index uses it.
+pub(crate) fn key_of(p: &Problem, place: usize) -> [f64; 2] {
+    candidates::key(p.places[place], candidates::lon_scale(p))
+}
+pub use insertion::Insertion;
+pub(crate) use insertion::{Scratch, best_insertion};
+
+use rayon::prelude::*;
+
+use crate::problem::Problem;
+use crate::random::Random;
+use crate::solution::Solution;
+
+/// Which routes an insertion may use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Open {
+    /// Any courier, including one with an empty route.
+    Any,
+    /// Only couriers that already have stops (while removing routes).
+    UsedOnly,
+}
+
+/// The cheapest insertion of `j` over its candidate couriers, widening once to every courier.
+pub(crate) fn best_over_candidates(
+    p: &Problem,
+    sol: &Solution,
+    index: &CandidateIndex,
+    j: usize,
+    open: Open,
+    mut blink: Option<(&mut Random, f64)>,
+    scratch: &mut Scratch,
+) -> Option<Insertion> {
+    let mut want = FIRST_RING;
+    let mut buf = std::mem::take(&mut scratch.couriers);
+    loop {
+        index.near(p, sol, j, want, &mut buf);
+        let mut best: Option<Insertion> = None;
+        for &v in buf.iter() {
+            let r = &sol.routes[v];
+            if open == Open::UsedOnly && r.is_empty() {
+                continue;
+            }
+            let b = blink.as_mut().map(|(rng, rate)| (&mut **rng, *rate));
+            if let Some(ins) = best_insertion(p, r, j, b, scratch)
+                && best.is_none_or(|b| ins.delta < b.delta)
+            {
+                best = Some(ins);
+            }
+        }
+        if best.is_some() || want >= p.vehicles.len() {
+            scratch.couriers = buf;
+            return best;
+        }
+        want = p.vehicles.len();
+    }
+}
+
+/// Inserts `jobs` one by one, in the given order, each at its cheapest feasible place (skipping
+/// places with probability `blink`); jobs with no place stay unassigned.
+pub(crate) fn insert_greedy(
+    p: &Problem,
+    sol: &mut Solution,
+    jobs: &[usize],
+    open: Open,
+    rng: &mut Random,
+    blink: f64,
+) {
+    let mut scratch = Scratch::default();
+    let mut index = CandidateIndex::build(p, sol);
+    for (n, &j) in jobs.iter().enumerate() {
+        if n > 0 && n % 64 == 0 {
+            index = CandidateIndex::build(p, sol);
+        }
+        let found = best_over_candidates(p, sol, &index, j, open, Some((rng, blink)), &mut scratch);
+        if let Some(ins) = found {
+            sol.insert(p, j, &ins);
+        }
+    }
+}
+
+/// A job's best insertion into each of its candidate couriers.
+type PerCourier = Vec<(usize, Option<Insertion>)>;
+
+/// Regret-k insertion: repeatedly inserts the job whose best place beats its k-th best by the
+/// most (jobs with a single place go first). Each job's best place per courier is cached, and
+/// after an insertion only the changed courier is re-evaluated, in parallel over jobs.
+pub(crate) fn insert_with_regret(
+    p: &Problem,
+    sol: &mut Solution,
+    jobs: &[usize],
+    k: usize,
+    open: Open,
+) {
+    let k = k.max(2);
+    let index = CandidateIndex::build(p, sol);
+    // For each pending job: its candidate couriers and the best insertion into each.
+    let mut pending: Vec<(usize, PerCourier)> = jobs
+        .par_iter()
+        .map_init(
+            || (Scratch::default(), Vec::new()),
+            |(scratch, buf), &j| {
+                index.near(p, sol, j, p.vehicles.len().min(FIRST_RING * 2), buf);
+                let per_route = buf
+                    .iter()
+                    .filter(|&&v| open == Open::Any || !sol.routes[v].is_empty())
+                    .map(|&v| (v, best_insertion(p, &sol.routes[v], j, None, scratch)))
+                    .collect();
+                (j, per_route)
+            },
+        )
+        .collect();
+    while !pending.is_empty() {
+        // Pick the job with the largest regret.
+        let mut pick: Option<(usize, f64, Insertion)> = None;
+        for (idx, (_, per_route)) in pending.iter().enumerate() {
+            let mut costs: Vec<(f64, Insertion)> = per_route
+                .iter()
+                .filter_map(|(_, ins)| ins.map(|i| (i.delta, i)))
+                .collect();
+            if costs.is_empty() {
+                continue;
+            }
+            costs.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let best = costs[0];
+            let regret = (1..k)
+                .map(|m| costs.get(m).map_or(1e12, |c| c.0 - best.0))
+                .sum::<f64>();
+            let better = match pick {
+                None => true,
+                Some((_, r, ins)) => {
+                    regret > r + 1e-9 || (regret >= r - 1e-9 && best.0 < ins.delta)
+                }
+            };
+            if better {
+                pick = Some((idx, regret, best.1));
+            }
+        }
+        let Some((idx, _, ins)) = pick else {
+            // No pending job fits anywhere it was evaluated: widen to every courier once.
+            let rest: Vec<usize> = pending.iter().map(|(j, _)| *j).collect();
+            let mut rng = Random::new(0);
+            insert_greedy(p, sol, &rest, open, &mut rng, 0.0);
+            return;
+        };
+        let (j, _) = pending.swap_remove(idx);
+        let v = ins.v;
+        let was_empty = sol.routes[v].is_empty();
+        sol.insert(p, j, &ins);
+        // Opening an empty courier makes the next empty one of its class the candidate.
+        let successor = was_empty
+            .then(|| {
+                (0..p.vehicles.len()).find(|&w| {
+                    w != v && p.vehicles[w].class == p.vehicles[v].class && sol.routes[w].is_empty()
+                })
+            })
+            .flatten();
+        let route = &sol.routes[v];
+        pending
+            .par_iter_mut()
+            .for_each_init(Scratch::default, |scratch, (pj, per_route)| {
+                if let Some(pos) = per_route.iter().position(|(rv, _)| *rv == v) {
+                    if let Some(w) = successor {
+                        let moved = per_route[pos].1.map(|ins| Insertion { v: w, ..ins });
+                        per_route.push((w, moved));
+                    }
+                    per_route[pos].1 = best_insertion(p, route, *pj, None, scratch);
+                }
+            });
+    }
+}
+
+/// A first solution: committed work in place, then regret-3 insertion of everything else.
+pub(crate) fn construct(p: &Problem) -> Solution {
+    let mut sol = Solution::empty(p);
+    let jobs: Vec<usize> = sol.unassigned.clone();
+    sol.unassigned.clear();
+    sol.unassigned.extend_from_slice(&jobs);
+    insert_with_regret(p, &mut sol, &jobs, 3, Open::Any);
+    sol
+}

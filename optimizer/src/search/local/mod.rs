@@ -1,0 +1,48 @@
+//! Local moves that improve a solution in place, one per file: relocate an order's pair of
+//! stops, exchange two orders between routes, and reorder the stops within a route. Each move
+//! is applied only when it lowers the cost and keeps every route feasible.
+
+mod exchange_pairs;
+mod relocate_pair;
+mod reorder_in_route;
+
+pub(crate) use exchange_pairs::ExchangePairs;
+pub(crate) use relocate_pair::RelocatePair;
+pub(crate) use reorder_in_route::ReorderInRoute;
+
+use crate::problem::Problem;
+use crate::random::Random;
+use crate::search::Neighbours;
+use crate::solution::Solution;
+
+/// A local improvement move.
+pub(crate) trait LocalMove: Send + Sync {
+    /// Applies improving moves; returns whether anything changed.
+    fn improve(
+        &self,
+        p: &Problem,
+        neighbours: &Neighbours,
+        sol: &mut Solution,
+        rng: &mut Random,
+    ) -> bool;
+}
+
+/// Runs the moves in turn until none improves (or `rounds` passes are done).
+pub(crate) fn descend(
+    p: &Problem,
+    neighbours: &Neighbours,
+    sol: &mut Solution,
+    rng: &mut Random,
+    moves: &[&dyn LocalMove],
+    rounds: usize,
+) {
+    for _ in 0..rounds {
+        let mut changed = false;
+        for m in moves {
+            changed |= m.improve(p, neighbours, sol, rng);
+        }
+        if !changed {
+            break;
+        }
+    }
+}

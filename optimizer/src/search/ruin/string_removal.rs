@@ -1,0 +1,57 @@
+//! Slack induction by string removal (Christiaens & Vanden Berghe), for pairs: around a random
+//! seed, strings of consecutive stops are cut from several nearby routes and every order
+//! touching them is removed, opening slack where routes meet.
+
+use super::{Ruin, RuinContext, random_assigned, remove_jobs};
+use crate::random::Random;
+use crate::solution::Solution;
+
+/// SISR-style string removal.
+pub(crate) struct StringRemoval {
+    /// Average number of stops per string.
+    pub average_string: usize,
+}
+
+impl Ruin for StringRemoval {
+    fn ruin(
+        &self,
+        ctx: &RuinContext<'_>,
+        sol: &mut Solution,
+        rng: &mut Random,
+        count: usize,
+    ) -> Vec<usize> {
+        let p = ctx.p;
+        let Some(seed) = random_assigned(p, sol, rng) else {
+            return Vec::new();
+        };
+        let mut chosen: Vec<usize> = Vec::new();
+        let mut ruined_routes: Vec<usize> = Vec::new();
+        let max_strings = (count / self.average_string.max(1)).clamp(1, 8);
+        let candidates = std::iter::once(seed).chain(ctx.neighbours.lists[seed].iter().copied());
+        for o in candidates {
+            if ruined_routes.len() >= max_strings || chosen.len() >= count {
+                break;
+            }
+            let Some(v) = sol.route_of[o] else { continue };
+            if ruined_routes.contains(&v) {
+                continue;
+            }
+            ruined_routes.push(v);
+            let nodes = &sol.routes[v].nodes;
+            let len = nodes.len();
+            let string = rng.range(1, (2 * self.average_string).min(len).max(1));
+            // A string of `string` consecutive stops containing one of o's stops.
+            let at = nodes.iter().position(|&n| p.nodes[n].job == o).unwrap_or(0);
+            let first = at
+                .saturating_sub(rng.below(string))
+                .min(len - string.min(len));
+            for &n in &nodes[first..(first + string).min(len)] {
+                let j = p.nodes[n].job;
+                if !chosen.contains(&j) {
+                    chosen.push(j);
+                }
+            }
+        }
+        remove_jobs(p, sol, &chosen)
+    }
+}

@@ -1,0 +1,215 @@
+//! One courier's route inside the solver, with its schedule cached: service start times, loads,
+//! and for each position the latest arrival that keeps the rest of the route feasible (forward
+//! time slack), so most insertion checks are constant time per position.
+
+use crate::problem::Problem;
+
+/// Time tolerance for window checks, far below any real or benchmark unit.
+pub(crate) const EPS: f64 = 1e-7;
+
+/// A route and its cached schedule.
+#[derive(Clone, Debug)]
+pub(crate) struct Route {
+    /// The courier (vehicle index).
+    pub v: usize,
+    /// Node indices in visiting order; the courier's committed stops come first.
+    pub nodes: Vec<usize>,
+    /// Service start at each position.
+    pub start: Vec<f64>,
+    /// Load after each position.
+    pub load: Vec<i32>,
+    /// Latest arrival at each position that keeps the suffix feasible.
+    pub latest: Vec<f64>,
+    /// Distance driven, end place included.
+    pub distance: f64,
+    /// The route's share of the objective.
+    pub cost: f64,
+    /// Whether every window and the capacity hold.
+    pub feasible: bool,
+}
+
+/// The outcome of a forward pass over a node sequence.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Evaluation {
+    pub feasible: bool,
+    pub distance: f64,
+    pub cost: f64,
+}
+
+impl Route {
+    /// The route of vehicle `v` holding only its committed stops.
+    pub fn new(p: &Problem, v: usize) -> Route {
+        let mut r = Route {
+            v,
+            nodes: p.vehicles[v].fixed.clone(),
+            start: Vec::new(),
+            load: Vec::new(),
+            latest: Vec::new(),
+            distance: 0.0,
+            cost: 0.0,
+            feasible: true,
+        };
+        r.update(p);
+        r
+    }
+
+    /// Number of committed stops that nothing may precede or move.
+    pub fn fixed_len(&self, p: &Problem) -> usize {
+        p.vehicles[self.v].fixed.len()
+    }
+
+    /// Whether the route has stops the solver placed or must place (beyond an empty start).
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// Place of the stop before position `i` (the courier's start for `i == 0`).
+    #[inline]
+    pub fn place_before(&self, p: &Problem, i: usize) -> usize {
+        if i == 0 {
+            p.vehicles[self.v].start_place
+        } else {
+            Problem::place(self.nodes[i - 1])
+        }
+    }
+
+    /// Place at position `i`, or the end place at `i == len` (None when the route ends anywhere).
+    #[inline]
+    pub fn place_at(&self, p: &Problem, i: usize) -> Option<usize> {
+        if i < self.nodes.len() {
+            Some(Problem::place(self.nodes[i]))
+        } else {
+            p.vehicles[self.v].end_place
+        }
+    }
+
+    /// When the courier leaves the stop before position `i`.
+    #[inline]
+    pub fn departure_before(&self, p: &Problem, i: usize) -> f64 {
+        if i == 0 {
+            p.vehicles[self.v].depart
+        } else {
+            self.start[i - 1] + p.nodes[self.nodes[i - 1]].service
+        }
+    }
+
+    /// Load carried when arriving at position `i`.
+    #[inline]
+    pub fn load_before(&self, p: &Problem, i: usize) -> i32 {
+        if i == 0 {
+            p.vehicles[self.v].initial_load
+        } else {
+            self.load[i - 1]
+        }
+    }
+
+    /// Latest arrival at position `i` (at the end place for `i == len`).
+    #[inline]
+    pub fn latest_at(&self, p: &Problem, i: usize) -> f64 {
+        if i < self.nodes.len() {
+            self.latest[i]
+        } else {
+            p.vehicles[self.v].end_close
+        }
+    }
+
+    /// Recomputes the cached schedule and cost after the node list changed.
+    pub fn update(&mut self, p: &Problem) {
+        let n = self.nodes.len();
+        self.start.resize(n, 0.0);
+        self.load.resize(n, 0);
+        self.latest.resize(n, 0.0);
+        let eval = evaluate_into(
+            p,
+            self.v,
+            &self.nodes,
+            Some((&mut self.start, &mut self.load)),
+        );
+        self.distance = eval.distance;
+        self.cost = eval.cost;
+        self.feasible = eval.feasible;
+        let vehicle = &p.vehicles[self.v];
+        let mut next_latest = vehicle.end_close;
+        let mut next_place = vehicle.end_place;
+        for k in (0..n).rev() {
+            let node = self.nodes[k];
+            let here = Problem::place(node);
+            let via_next = match next_place {
+                Some(next) => next_latest - p.nodes[node].service - p.time(self.v, here, next),
+                None => f64::INFINITY,
+            };
+            let l = p.close(self.v, node).min(via_next);
+            self.latest[k] = l;
+            next_latest = l;
+            next_place = Some(here);
+        }
+    }
+}
+
+/// Forward pass over `nodes` on vehicle `v`: feasibility, distance and cost. Writes service
+/// starts and loads into `out` when given.
+pub(crate) fn evaluate_into(
+    p: &Problem,
+    v: usize,
+    nodes: &[usize],
+    mut out: Option<(&mut Vec<f64>, &mut Vec<i32>)>,
+) -> Evaluation {
+    let vehicle = &p.vehicles[v];
+    let obj = &p.objective;
+    let mut t = vehicle.depart;
+    let mut place = vehicle.start_place;
+    let mut load = vehicle.initial_load;
+    let mut distance = 0.0;
+    let mut feasible = true;
+    let mut cost = 0.0;
+    for (k, &n) in nodes.iter().enumerate() {
+        let node = &p.nodes[n];
+        let here = Problem::place(n);
+        let d = p.dist.get(place, here);
+        distance += d;
+        let arrival = t + d * vehicle.inv_speed;
+        let start = arrival.max(node.open);
+        if start > p.close(v, n) + EPS {
+            feasible = false;
+        }
+        load += node.demand;
+        if load > vehicle.capacity || load < 0 {
+            feasible = false;
+        }
+        let job = &p.jobs[node.job];
+        if node.pickup {
+            cost += obj.ready_to_pickup * (start - job.ready_at).max(0.0);
+        } else {
+            cost += obj.click_to_door * (start - job.placed_at).max(0.0);
+            if let Some(deadline) = job.soft_deadline {
+                cost += obj.lateness * (start - deadline).max(0.0);
+            }
+            if job.previous.is_some_and(|w| w != v) {
+                cost += obj.stability;
+            }
+        }
+        if let Some((starts, loads)) = out.as_mut() {
+            starts[k] = start;
+            loads[k] = load;
+        }
+        t = start + node.service;
+        place = here;
+    }
+    if let Some(end) = vehicle.end_place {
+        let d = p.dist.get(place, end);
+        distance += d;
+        t += d * vehicle.inv_speed;
+        if t > vehicle.end_close + EPS {
+            feasible = false;
+        }
+    }
+    if !nodes.is_empty() {
+        cost += obj.vehicle + obj.duration * (t - vehicle.depart).max(0.0);
+    }
+    cost += obj.distance * distance;
+    Evaluation {
+        feasible,
+        distance,
+        cost,
+    }
+}

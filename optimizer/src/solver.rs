@@ -1,0 +1,503 @@
+//! The solver: builds a first solution by regret insertion (or repairs a previous plan), removes
+//! whole routes with the ejection pool when vehicles count, then runs ruin-and-recreate with
+//! simulated annealing until the budget is spent. Independent searches ("islands", one per
+//! thread of the given rayon pool) share their best solution at fixed epochs, so a run with an
+//! iteration limit is repeatable for a seed, whatever the machine.
+//!
+//! Nothing here reads a clock: the caller's [`Budget`] says how much of the time is used.
+
+use serde::{Deserialize, Serialize};
+
+use crate::construction::{Open, construct, insert_greedy, insert_with_regret};
+use crate::model::{CourierId, Plan, Stop, StopKind, UnassignedReason};
+use crate::problem::Problem;
+use crate::random::Random;
+use crate::search::Neighbours;
+use crate::search::local::{ExchangePairs, RelocatePair, ReorderInRoute, descend};
+use crate::search::route_minimization::RouteMinimizer;
+use crate::search::ruin::{
+    RandomRemoval, RelatedRemoval, RouteRemoval, Ruin, RuinContext, StringRemoval, WorstRemoval,
+};
+use crate::solution::Solution;
+
+/// How much of the caller's time budget is used: 0 at the start, 1 or more when it is over.
+/// The dispatcher and benchmarks implement it with a clock; tests with a fixed fraction.
+pub trait Budget: Sync {
+    /// The fraction of the budget used so far.
+    fn used(&self) -> f64;
+}
+
+/// A budget that never runs out: the iteration limit alone ends the search.
+pub struct Unlimited;
+
+impl Budget for Unlimited {
+    fn used(&self) -> f64 {
+        0.0
+    }
+}
+
+/// Solver settings. `Default` gives a repeatable search of moderate length.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SolverConfig {
+    /// Seed of all randomness.
+    pub seed: u64,
+    /// Total ruin-and-recreate iterations over all islands; `None` runs until the budget ends.
+    pub max_iterations: Option<u64>,
+    /// Number of independent searches (at most one per thread is useful).
+    pub islands: usize,
+    /// Iterations between the islands' exchanges of their best solutions.
+    pub epoch: u64,
+    /// Share of the budget given to route removal when the objective minimises vehicles.
+    pub route_phase: f64,
+    /// Orders removed per ruin: at least this many...
+    pub min_ruin: usize,
+    /// ...and at most this many (also capped at 40% of the orders).
+    pub max_ruin: usize,
+    /// Start and end temperatures of annealing, relative to the average cost per order.
+    pub temperature: (f64, f64),
+}
+
+impl Default for SolverConfig {
+    fn default() -> Self {
+        SolverConfig {
+            seed: 1,
+            max_iterations: Some(2_000),
+            islands: 2,
+            epoch: 250,
+            route_phase: 0.5,
+            min_ruin: 3,
+            max_ruin: 30,
+            temperature: (0.05, 0.0005),
+        }
+    }
+}
+
+/// What a solve did, for logs and metrics.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SolveStats {
+    /// Ruin-and-recreate iterations run, all islands together.
+    pub iterations: u64,
+    /// Routes removed by the ejection pool.
+    pub routes_removed: u64,
+    /// Times the best solution improved.
+    pub improvements: u64,
+    /// Final objective value.
+    pub cost: f64,
+    /// Final distance.
+    pub distance: f64,
+    /// Couriers with work.
+    pub vehicles: usize,
+    /// Orders left out.
+    pub unassigned: usize,
+}
+
+/// A solve's result.
+#[derive(Clone, Debug)]
+pub struct Solved {
+    /// The plan.
+    pub plan: Plan,
+    /// How it was found.
+    pub stats: SolveStats,
+}
+
+/// Solves `p` from scratch within `budget`.
+///
+/// ```
+/// use std::sync::Arc;
+/// use optimizer::model::*;
+/// use optimizer::{Problem, SolverConfig, Unlimited, StraightLine, solve};
+///
+/// let at = |x: f64, y: f64| Location::from(PlanarPoint::parse(x, y).unwrap());
+/// let order = Order::builder(OrderId::parse("o1")?, RestaurantId::parse("r1")?, at(1.0, 0.0), at(2.0, 0.0), Time::ZERO).build()?;
+/// let courier = Courier::builder(CourierId::parse("c1")?, Vehicle::of_kind(VehicleKind::Bike), TimeWindow::ALWAYS, at(0.0, 0.0)).build()?;
+/// let (couriers, orders) = (vec![courier], vec![order]);
+/// let problem = Problem::builder(&couriers, &orders, Arc::new(StraightLine::exact())).build().unwrap();
+/// let solved = solve(&problem, &SolverConfig::default(), &Unlimited);
+/// assert_eq!(solved.plan.routes[0].stops.len(), 2);
+/// # Ok::<(), ModelError>(())
+/// ```
+pub fn solve(p: &Problem, config: &SolverConfig, budget: &dyn Budget) -> Solved {
+    let start = construct(p);
+    run(p, config, budget, start)
+}
+
+/// Solves `p` starting from `previous` routes (stops per courier, e.g. the last published plan):
+/// stops of unknown orders or couriers are dropped, routes that became infeasible are repaired
+/// by removing orders, and new orders are inserted. The result is never worse than that
+/// repaired start.
+pub fn solve_from(
+    p: &Problem,
+    previous: &[(CourierId, Vec<Stop>)],
+    config: &SolverConfig,
+    budget: &dyn Budget,
+) -> Solved {
+    let start = warm_start(p, previous);
+    run(p, config, budget, start)
+}
+
+fn warm_start(p: &Problem, previous: &[(CourierId, Vec<Stop>)]) -> Solution {
+    let mut sol = Solution::empty(p);
+    let job_of: std::collections::HashMap<_, _> = p
+        .jobs
+        .iter()
+        .enumerate()
+        .map(|(j, job)| (&job.order, j))
+        .collect();
+    let vehicle_of: std::collections::HashMap<_, _> = p
+        .vehicles
+        .iter()
+        .enumerate()
+        .map(|(v, veh)| (&veh.courier, v))
+        .collect();
+    for (courier, stops) in previous {
+        let Some(&v) = vehicle_of.get(courier) else {
+            continue;
+        };
+        let fixed = sol.routes[v].fixed_len(p);
+        let mut nodes: Vec<usize> = sol.routes[v].nodes[..fixed].to_vec();
+        for s in stops {
+            let Some(&j) = job_of.get(&s.order) else {
+                continue;
+            };
+            let node = match s.kind {
+                StopKind::Pickup => 2 * j,
+                StopKind::Dropoff => 2 * j + 1,
+            };
+            let owner_ok = p.jobs[j].locked.is_none_or(|o| o == v);
+            if nodes.contains(&node) || !owner_ok {
+                continue;
+            }
+            if sol.route_of[j].is_some_and(|w| w != v) {
+                continue;
+            }
+            if s.kind == StopKind::Pickup && p.jobs[j].onboard.is_some() {
+                continue;
+            }
+            if s.kind == StopKind::Dropoff
+                && p.jobs[j].onboard.is_none()
+                && !nodes.contains(&(2 * j))
+            {
+                continue;
+            }
+            nodes.push(node);
+        }
+        // Keep both stops of each order, or neither (onboard orders need only the drop-off).
+        let complete: Vec<usize> = nodes
+            .iter()
+            .copied()
+            .filter(|&n| {
+                let j = p.nodes[n].job;
+                p.jobs[j].onboard.is_some()
+                    || (nodes.contains(&(2 * j)) && nodes.contains(&(2 * j + 1)))
+            })
+            .collect();
+        sol.routes[v].nodes = complete;
+        sol.routes[v].update(p);
+        for &n in &sol.routes[v].nodes {
+            sol.route_of[p.nodes[n].job] = Some(v);
+        }
+    }
+    // Make every route feasible by removing movable orders from the end of infeasible routes.
+    for v in 0..sol.routes.len() {
+        while !sol.routes[v].feasible {
+            let movable = sol.routes[v]
+                .nodes
+                .iter()
+                .rev()
+                .map(|&n| p.nodes[n].job)
+                .find(|&j| Solution::is_movable(p, j));
+            match movable {
+                Some(j) => {
+                    sol.routes[v].nodes.retain(|&n| p.nodes[n].job != j);
+                    sol.routes[v].update(p);
+                    sol.route_of[j] = None;
+                }
+                None => break, // only commitments left: keep them as they are
+            }
+        }
+    }
+    sol.unassigned = (0..p.jobs.len())
+        .filter(|&j| sol.route_of[j].is_none())
+        .collect();
+    let pending = sol.unassigned.clone();
+    insert_with_regret(p, &mut sol, &pending, 2, Open::Any);
+    sol
+}
+
+struct Island<'a> {
+    p: &'a Problem,
+    rng: Random,
+    current: Solution,
+    best: Solution,
+    minimizer: RouteMinimizer,
+    stats: SolveStats,
+}
+
+fn run(p: &Problem, config: &SolverConfig, budget: &dyn Budget, start: Solution) -> Solved {
+    let neighbours = Neighbours::new(p);
+    let islands_n = config.islands.max(1);
+    let mut master = Random::new(config.seed);
+    let mut islands: Vec<Island<'_>> = (0..islands_n)
+        .map(|_| Island {
+            p,
+            rng: master.fork(),
+            current: start.clone(),
+            best: start.clone(),
+            minimizer: RouteMinimizer::new(p),
+            stats: SolveStats::default(),
+        })
+        .collect();
+    let total_iterations = config.max_iterations;
+    let per_island = total_iterations.map(|n| n.div_ceil(islands_n as u64));
+    let mut done = 0u64;
+    let ruins: Vec<Box<dyn Ruin>> = vec![
+        Box::new(StringRemoval { average_string: 8 }),
+        Box::new(RelatedRemoval),
+        Box::new(RandomRemoval),
+        Box::new(WorstRemoval),
+        Box::new(RouteRemoval),
+    ];
+    let weights = [0.45, 0.2, 0.15, 0.12, 0.08];
+    let progress = |iterations: u64| -> f64 {
+        let by_iter = per_island.map_or(0.0, |n| iterations as f64 / n.max(1) as f64);
+        by_iter.max(budget.used())
+    };
+    let route_phase = if p.objective.minimize_vehicles && p.jobs.len() > 1 {
+        config.route_phase
+    } else {
+        0.0
+    };
+    if p.jobs.is_empty() {
+        return finish(p, &start, SolveStats::default());
+    }
+    // Phase 1: remove routes while the budget allows.
+    if route_phase > 0.0 {
+        loop {
+            if progress(done) >= route_phase {
+                break;
+            }
+            let results: Vec<Option<Solution>> = run_parallel(&mut islands, |island| {
+                let mut tries = 0u64;
+                let mut stop = || {
+                    tries += 1;
+                    budget.used() >= route_phase || per_island.is_some_and(|n| tries > n / 8)
+                };
+                let found = island.minimizer.remove_one_route(
+                    island.p,
+                    &island.best,
+                    &mut island.rng,
+                    &mut stop,
+                );
+                if let Some(s) = &found {
+                    island.best = s.clone();
+                    island.current = s.clone();
+                    island.stats.routes_removed += 1;
+                }
+                found
+            });
+            done += per_island.map_or(0, |n| n / 8).max(1);
+            let any = results.iter().any(Option::is_some);
+            share_best(p, &mut islands);
+            if !any && per_island.is_some() {
+                break;
+            }
+            if !any && budget.used() >= route_phase {
+                break;
+            }
+        }
+    }
+    // Phase 2: ruin and recreate with annealing.
+    let mut iteration = if per_island.is_some() { 0 } else { done };
+    loop {
+        let epoch_end = iteration + config.epoch;
+        let progress_at = |i: u64| progress(i);
+        let over = run_parallel(&mut islands, |island| {
+            let mut i = iteration;
+            while i < epoch_end {
+                let f = progress_at(i);
+                if f >= 1.0 {
+                    return true;
+                }
+                lns_step(island, &neighbours, &ruins, &weights, config, f);
+                i += 1;
+            }
+            false
+        });
+        for island in &mut islands {
+            island.stats.iterations += epoch_end - iteration;
+        }
+        iteration = epoch_end;
+        share_best(p, &mut islands);
+        if over.iter().any(|o| *o) || progress(iteration) >= 1.0 {
+            break;
+        }
+    }
+    let best_idx = (0..islands.len())
+        .min_by(|&a, &b| {
+            let (ka, kb) = (islands[a].best.key(p), islands[b].best.key(p));
+            (ka.0, ka.1).cmp(&(kb.0, kb.1)).then(ka.2.total_cmp(&kb.2))
+        })
+        .unwrap_or(0);
+    let mut stats = SolveStats::default();
+    for island in &islands {
+        stats.iterations += island.stats.iterations;
+        stats.routes_removed += island.stats.routes_removed;
+        stats.improvements += island.stats.improvements;
+    }
+    let mut best = islands.swap_remove(best_idx).best;
+    let mut rng = Random::new(config.seed ^ 0x5EED);
+    descend(
+        p,
+        &neighbours,
+        &mut best,
+        &mut rng,
+        &[&RelocatePair, &ExchangePairs, &ReorderInRoute],
+        5,
+    );
+    finish(p, &best, stats)
+}
+
+fn finish(p: &Problem, best: &Solution, mut stats: SolveStats) -> Solved {
+    stats.cost = best.cost(p);
+    stats.distance = best.distance();
+    stats.vehicles = best.used_routes();
+    stats.unassigned = best.unassigned.len();
+    let plan = best.to_plan(p, |j| unassigned_reason(p, j));
+    Solved { plan, stats }
+}
+
+/// The most specific reason an order could not be placed.
+fn unassigned_reason(p: &Problem, j: usize) -> UnassignedReason {
+    let size = p.nodes[2 * j].demand;
+    if p.vehicles.iter().all(|v| v.capacity < size) {
+        return UnassignedReason::TooLarge;
+    }
+    if p.vehicles.iter().all(|v| v.shift_end < p.nodes[2 * j].open) {
+        return UnassignedReason::NoCourierAvailable;
+    }
+    UnassignedReason::TimeWindows
+}
+
+/// Runs `f` on every island, in parallel on the current rayon pool.
+fn run_parallel<'a, T: Send>(
+    islands: &mut [Island<'a>],
+    f: impl Fn(&mut Island<'a>) -> T + Sync + Send,
+) -> Vec<T> {
+    use rayon::prelude::*;
+    islands.par_iter_mut().map(f).collect()
+}
+
+/// Every island whose best is worse than the overall best continues from a copy of it.
+fn share_best(p: &Problem, islands: &mut [Island<'_>]) {
+    if islands.len() < 2 {
+        return;
+    }
+    let mut best = 0;
+    for i in 1..islands.len() {
+        if islands[i].best.better_than(p, &islands[best].best) {
+            best = i;
+        }
+    }
+    let winner = islands[best].best.clone();
+    let winner_key = winner.key(p);
+    for (i, island) in islands.iter_mut().enumerate() {
+        if i != best {
+            let k = island.best.key(p);
+            if (winner_key.0, winner_key.1) < (k.0, k.1) {
+                island.best = winner.clone();
+                island.current = winner.clone();
+            }
+        }
+    }
+}
+
+fn lns_step(
+    island: &mut Island<'_>,
+    neighbours: &Neighbours,
+    ruins: &[Box<dyn Ruin>],
+    weights: &[f64],
+    config: &SolverConfig,
+    progress: f64,
+) {
+    let p = island.p;
+    let rng = &mut island.rng;
+    let mut candidate = island.current.clone();
+    let jobs = p.jobs.len();
+    let max_ruin = config.max_ruin.min((jobs * 2 / 5).max(1)).max(1);
+    let min_ruin = config.min_ruin.min(max_ruin).max(1);
+    let count = rng.range(min_ruin, max_ruin);
+    let mut pick = rng.unit() * weights.iter().sum::<f64>();
+    let mut op = 0;
+    for (i, w) in weights.iter().enumerate() {
+        if pick < *w {
+            op = i;
+            break;
+        }
+        pick -= w;
+    }
+    let ctx = RuinContext { p, neighbours };
+    let mut removed = ruins[op].ruin(&ctx, &mut candidate, rng, count);
+    // Orders left out before get another chance.
+    for &j in &candidate.unassigned {
+        if !removed.contains(&j) {
+            removed.push(j);
+        }
+    }
+    // Order of reinsertion: random, far from the start first, or tightest window first.
+    match rng.below(4) {
+        0 => rng.shuffle(&mut removed),
+        1 => removed.sort_by(|&a, &b| p.nodes[2 * b].demand.cmp(&p.nodes[2 * a].demand)),
+        2 => removed.sort_by(|&a, &b| {
+            let wa = p.nodes[2 * a + 1].close - p.nodes[2 * a].open;
+            let wb = p.nodes[2 * b + 1].close - p.nodes[2 * b].open;
+            wa.total_cmp(&wb)
+        }),
+        _ => removed.sort_by(|&a, &b| {
+            let da = p.dist.get(p.vehicles[0].start_place, 2 * a);
+            let db = p.dist.get(p.vehicles[0].start_place, 2 * b);
+            db.total_cmp(&da)
+        }),
+    }
+    let open = if p.objective.minimize_vehicles {
+        Open::UsedOnly
+    } else {
+        Open::Any
+    };
+    if rng.chance(0.1) {
+        insert_with_regret(p, &mut candidate, &removed, 2, open);
+    } else {
+        insert_greedy(p, &mut candidate, &removed, open, rng, 0.01);
+    }
+    // Anything still out may open a courier, if vehicles are not being minimised.
+    let key_c = candidate.key(p);
+    let key_cur = island.current.key(p);
+    let accept = if (key_c.0, key_c.1) != (key_cur.0, key_cur.1) {
+        (key_c.0, key_c.1) < (key_cur.0, key_cur.1)
+    } else {
+        let scale = (key_cur.2 / jobs.max(1) as f64).abs().max(1e-9);
+        let (t0, t1) = config.temperature;
+        let t = scale * t0 * (t1 / t0).powf(progress.clamp(0.0, 1.0));
+        key_c.2 < key_cur.2 - t * rng.unit().max(1e-12).ln()
+    };
+    if accept {
+        island.current = candidate;
+        if island.current.better_than(p, &island.best) {
+            island.best = island.current.clone();
+            island.stats.improvements += 1;
+        }
+    }
+}
+
+/// A route's stops as the public plan lists them, for warm starts from a [`Plan`].
+pub fn routes_of(plan: &Plan) -> Vec<(CourierId, Vec<Stop>)> {
+    plan.routes
+        .iter()
+        .map(|r| {
+            (
+                r.courier.clone(),
+                r.stops.iter().map(|s| s.stop.clone()).collect(),
+            )
+        })
+        .collect()
+}
