@@ -1,0 +1,168 @@
+//! Wiring: [`Tracker::build`] connects the parts on a PostgreSQL pool (directory, token checks,
+//! history, the group-commit writer with its own connections, latest positions rebuilt from the
+//! database, the maintenance job) and hands out the routers and the ingest service.
+
+use std::sync::Arc;
+
+use axum::Router;
+use optimizer::model::{Coordinates, CourierId};
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::api::{TrackerState, api_router, osmand_router};
+use crate::auth::{PgTokenVerifier, TokenVerifier};
+use crate::config::TrackerConfig;
+use crate::directory::{LookupError, PgCourierDirectory};
+use crate::history::PgHistory;
+use crate::ingest::Ingest;
+use crate::latest::{LatestPosition, LatestPositions};
+use crate::schema::{SchemaError, positions_storage};
+use crate::store::PgPositionStore;
+use crate::writer::{Writer, WriterTask};
+
+/// Why the tracker could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// The positions table is missing or unreadable.
+    #[error("inspecting the positions table failed")]
+    Schema(#[from] SchemaError),
+    /// A startup query failed.
+    #[error("a startup query failed")]
+    Database(#[from] sqlx::Error),
+    /// Loading devices failed.
+    #[error("loading devices failed")]
+    Lookup(#[from] LookupError),
+}
+
+/// A running tracker.
+pub struct Tracker {
+    /// What the handlers share (ingest, tokens, history).
+    pub state: TrackerState,
+    /// Turns true to stop the background tasks.
+    shutdown: watch::Sender<bool>,
+    writer_task: WriterTask,
+    maintenance: JoinHandle<()>,
+}
+
+impl Tracker {
+    /// Starts the tracker on `pool` (schema already applied), with tokens checked against
+    /// `api_tokens`.
+    ///
+    /// # Errors
+    /// [`StartupError`] when the database cannot be read.
+    pub async fn build(pool: PgPool, config: TrackerConfig) -> Result<Tracker, StartupError> {
+        let auth = Arc::new(PgTokenVerifier::new(pool.clone(), config.lookup_ttl));
+        Self::build_with_auth(pool, config, auth).await
+    }
+
+    /// As [`Tracker::build`], with the dispatcher's own token checks.
+    ///
+    /// # Errors
+    /// [`StartupError`] when the database cannot be read.
+    pub async fn build_with_auth(
+        pool: PgPool,
+        config: TrackerConfig,
+        auth: Arc<dyn TokenVerifier>,
+    ) -> Result<Tracker, StartupError> {
+        crate::metric::describe();
+        let storage = positions_storage(&pool).await?;
+        let directory = Arc::new(PgCourierDirectory::new(pool.clone(), config.lookup_ttl));
+        directory.preload().await?;
+        let latest = Arc::new(LatestPositions::from_positions(load_latest(&pool).await?));
+        tracing::info!(
+            couriers = latest.len(),
+            ?storage,
+            "Latest positions loaded."
+        );
+
+        // The writer has connections of its own, so lookups and history reads never wait
+        // behind a batch, and a broken connection is replaced on the next write.
+        let write_pool = PgPoolOptions::new()
+            .max_connections(u32::try_from(config.parallel_writes).unwrap_or(2).max(1) + 1)
+            .min_connections(0)
+            .acquire_timeout(config.write_timeout)
+            .connect_lazy_with(pool.connect_options().as_ref().clone());
+        let store = Arc::new(PgPositionStore::new(write_pool, config.write_timeout));
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let (writer, writer_task) = Writer::start(store, &config, shutdown_rx.clone());
+        let maintenance = crate::maintenance::spawn(pool.clone(), &config, shutdown_rx);
+        let ingest = Arc::new(Ingest::new(config, directory, writer, latest));
+        let state = TrackerState {
+            ingest,
+            auth,
+            history: Arc::new(PgHistory::new(pool, storage)),
+        };
+        Ok(Tracker {
+            state,
+            shutdown,
+            writer_task,
+            maintenance,
+        })
+    }
+
+    /// The router for `OSMAND_ADDR`.
+    pub fn osmand_router(&self) -> Router {
+        osmand_router(self.state.clone())
+    }
+
+    /// The `/v1` routes.
+    pub fn api_router(&self) -> Router {
+        api_router(self.state.clone())
+    }
+
+    /// The ingest service (for the courier WebSocket).
+    pub fn ingest(&self) -> &Arc<Ingest> {
+        &self.state.ingest
+    }
+
+    /// The latest positions and their R-tree.
+    pub fn latest(&self) -> &Arc<LatestPositions> {
+        self.state.ingest.latest()
+    }
+
+    /// Stops the background tasks after the queued positions are written. Stop the HTTP
+    /// servers first, so nothing new arrives.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        self.writer_task.join().await;
+        let _ = self.maintenance.await;
+    }
+}
+
+/// Each registered courier's latest stored position (one index probe per courier).
+///
+/// # Errors
+/// When the query fails.
+pub async fn load_latest(pool: &PgPool) -> Result<Vec<LatestPosition>, sqlx::Error> {
+    type Row = (
+        String,
+        time::OffsetDateTime,
+        f64,
+        f64,
+        Option<f32>,
+        Option<f32>,
+        Option<f32>,
+    );
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT c.id, p.fix_time, p.lat, p.lon, p.speed_mps, p.heading_deg, p.accuracy_m \
+         FROM couriers c CROSS JOIN LATERAL (SELECT * FROM positions p WHERE p.courier_id = c.id \
+         ORDER BY p.fix_time DESC LIMIT 1) p",
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, at, lat, lon, speed_mps, heading_deg, accuracy_m)| {
+            Some(LatestPosition {
+                courier_id: CourierId::parse(id).ok()?,
+                coords: Coordinates::parse(lat, lon).ok()?,
+                at,
+                speed_mps,
+                heading_deg,
+                accuracy_m,
+            })
+        })
+        .collect())
+}
