@@ -48,6 +48,12 @@ pub fn check_plan(
         }
         let vehicle = courier.vehicle();
         let onboard: HashSet<&OrderId> = courier.onboard().iter().collect();
+        // Orders in the bag or committed must be delivered by this courier, late or not.
+        let bound: HashSet<&OrderId> = onboard
+            .iter()
+            .copied()
+            .chain(courier.committed().iter().map(|s| &s.order))
+            .collect();
         // Committed stops must open the route, in order.
         for (k, committed) in courier.committed().iter().enumerate() {
             match route.stops.get(k) {
@@ -67,7 +73,10 @@ pub fn check_plan(
         let mut dropped: HashSet<&OrderId> = HashSet::new();
         let mut position = courier.position();
         let mut t = courier.available_at().max(courier.shift().start()).secs();
-        for s in &route.stops {
+        let committed = courier.committed().len();
+        for (k, s) in route.stops.iter().enumerate() {
+            // Committed stops were decided earlier: their timing is checked, not their windows.
+            let chosen = k >= committed;
             let id = &s.stop.order;
             let Some(order) = orders_by_id.get(id) else {
                 errors.push(format!("courier {}: unknown order {id}", route.courier));
@@ -98,12 +107,12 @@ pub fn check_plan(
                     if !picked.insert(id) {
                         errors.push(format!("order {id} is picked up twice"));
                     }
-                    if start > visit.window().end().secs() + TOLERANCE {
+                    if chosen && start > visit.window().end().secs() + TOLERANCE {
                         errors.push(format!(
                             "pickup of {id} starts at {start}, after its window"
                         ));
                     }
-                    if start > courier.shift().end().secs() + TOLERANCE {
+                    if chosen && start > courier.shift().end().secs() + TOLERANCE {
                         errors.push(format!(
                             "pickup of {id} starts at {start}, after courier {}'s shift ends",
                             route.courier
@@ -122,7 +131,11 @@ pub fn check_plan(
                         errors.push(format!("order {id} is dropped off twice"));
                     }
                     let end = visit.window().end().secs();
-                    if rules.hard_deadlines && start > end + TOLERANCE {
+                    if chosen
+                        && rules.hard_deadlines
+                        && !bound.contains(id)
+                        && start > end + TOLERANCE
+                    {
                         errors.push(format!("drop-off of {id} starts at {start}, after {end}"));
                     }
                     load -= order.size().units() as i64;

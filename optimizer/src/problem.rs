@@ -290,6 +290,12 @@ impl ProblemBuilder<'_> {
                 jobs[j].onboard = Some(v);
                 jobs[j].locked = Some(v);
                 initial_load += nodes[2 * j].demand;
+                // Food in the bag is delivered, late or not: its deadline becomes soft.
+                let drop = &mut nodes[2 * j + 1];
+                if drop.close < crate::model::Time::NEVER.secs() {
+                    jobs[j].soft_deadline = Some(drop.close);
+                    drop.close = crate::model::Time::NEVER.secs();
+                }
             }
             let mut fixed = Vec::with_capacity(c.committed().len());
             for stop in c.committed() {
@@ -303,6 +309,12 @@ impl ProblemBuilder<'_> {
                     return Err(ProblemError::DoublyCommitted(stop.order.to_string()));
                 }
                 jobs[j].locked = Some(v);
+                // A committed order must be delivered by this courier, late or not.
+                let drop = &mut nodes[2 * j + 1];
+                if drop.close < crate::model::Time::NEVER.secs() {
+                    jobs[j].soft_deadline = Some(drop.close);
+                    drop.close = crate::model::Time::NEVER.secs();
+                }
                 fixed.push(match stop.kind {
                     StopKind::Pickup => 2 * j,
                     StopKind::Dropoff => 2 * j + 1,

@@ -87,7 +87,10 @@ impl RouteMinimizer {
             }
             self.perturb(p, &mut trial, v, rng);
         }
-        trial.unassigned.clear();
+        // Orders that were out before stay out; the pool's orders are all placed again.
+        trial.unassigned = (0..p.jobs.len())
+            .filter(|&j| trial.route_of[j].is_none())
+            .collect();
         Some(trial)
     }
 

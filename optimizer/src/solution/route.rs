@@ -162,6 +162,8 @@ pub(crate) fn evaluate_into(
     let mut distance = 0.0;
     let mut feasible = true;
     let mut cost = 0.0;
+    // Committed stops are facts, not choices: their lateness is not the plan's infeasibility.
+    let fixed = vehicle.fixed.len().min(nodes.len());
     for (k, &n) in nodes.iter().enumerate() {
         let node = &p.nodes[n];
         let here = Problem::place(n);
@@ -169,7 +171,7 @@ pub(crate) fn evaluate_into(
         distance += d;
         let arrival = t + d * vehicle.inv_speed;
         let start = arrival.max(node.open);
-        if start > p.close(v, n) + EPS {
+        if k >= fixed && start > p.close(v, n) + EPS {
             feasible = false;
         }
         load += node.demand;

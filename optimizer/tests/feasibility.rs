@@ -1,0 +1,295 @@
+//! Property tests: random small instances, with couriers on and off shift, orders on board and
+//! committed, staff pins, hard and soft deadlines; every plan the solver returns, from scratch
+//! or warm-started, must pass the independent checker.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use optimizer::model::*;
+use optimizer::{
+    CheckRules, Objective, Problem, SolverConfig, StraightLine, Unlimited, check_plan, routes_of,
+    solve, solve_from,
+};
+use proptest::prelude::*;
+
+#[derive(Clone, Debug)]
+struct OrderSpec {
+    from: (f64, f64),
+    to: (f64, f64),
+    placed: f64,
+    prep: f64,
+    slack: Option<f64>,
+    size: i64,
+    service: (f64, f64),
+}
+
+#[derive(Clone, Debug)]
+struct CourierSpec {
+    at: (f64, f64),
+    kind: VehicleKind,
+    shift: (f64, f64),
+    capacity: Option<i64>,
+}
+
+fn order_spec() -> impl Strategy<Value = OrderSpec> {
+    (
+        (0.0..2000.0f64, 0.0..2000.0f64),
+        (0.0..2000.0f64, 0.0..2000.0f64),
+        0.0..600.0f64,
+        0.0..900.0f64,
+        prop::option::weighted(0.7, 300.0..3000.0f64),
+        1..=3i64,
+        (0.0..120.0f64, 0.0..120.0f64),
+    )
+        .prop_map(|(from, to, placed, prep, slack, size, service)| OrderSpec {
+            from,
+            to,
+            placed,
+            prep,
+            slack,
+            size,
+            service,
+        })
+}
+
+fn courier_spec() -> impl Strategy<Value = CourierSpec> {
+    (
+        (0.0..2000.0f64, 0.0..2000.0f64),
+        prop::sample::select(VehicleKind::ALL.to_vec()),
+        (0.0..300.0f64, 600.0..5000.0f64),
+        prop::option::of(1..=4i64),
+    )
+        .prop_map(|(at, kind, shift, capacity)| CourierSpec {
+            at,
+            kind,
+            shift,
+            capacity,
+        })
+}
+
+fn loc(p: (f64, f64)) -> Location {
+    PlanarPoint::parse(p.0, p.1).unwrap().into()
+}
+
+fn t(s: f64) -> Time {
+    Time::from_secs(s).unwrap()
+}
+
+struct Scenario {
+    couriers: Vec<Courier>,
+    orders: Vec<Order>,
+    pins: HashMap<OrderId, CourierId>,
+}
+
+/// Builds a consistent scenario: courier 0 may carry order 0 on board and be committed to
+/// order 1's pickup; order 2 may be pinned to the last courier.
+fn scenario(
+    orders: &[OrderSpec],
+    couriers: &[CourierSpec],
+    onboard: bool,
+    committed: bool,
+    pin: bool,
+) -> Scenario {
+    let onboard = onboard && !orders.is_empty();
+    let committed = committed && orders.len() >= 2;
+    let built: Vec<Order> = orders
+        .iter()
+        .enumerate()
+        .map(|(i, o)| {
+            let mut b = Order::builder(
+                OrderId::parse(format!("o{i}")).unwrap(),
+                RestaurantId::parse(format!("r{i}")).unwrap(),
+                loc(o.from),
+                loc(o.to),
+                t(o.placed),
+            )
+            .ready_at(t(o.placed + o.prep))
+            .size(Size::new(o.size).unwrap())
+            .service(
+                Seconds::new(o.service.0).unwrap(),
+                Seconds::new(o.service.1).unwrap(),
+            );
+            if let Some(slack) = o.slack {
+                b = b.deliver_by(t(o.placed + o.prep + slack));
+            }
+            if i == 0 && onboard {
+                b = b.status(OrderStatus::PickedUp);
+            } else if i == 1 && committed {
+                b = b.status(OrderStatus::Assigned);
+            }
+            b.build().unwrap()
+        })
+        .collect();
+    let built_couriers: Vec<Courier> = couriers
+        .iter()
+        .enumerate()
+        .map(|(v, c)| {
+            let default = Vehicle::of_kind(c.kind);
+            // Courier 0 may carry two orders of up to three units as commitments.
+            let floor = if v == 0 { 6 } else { 1 };
+            let capacity = c
+                .capacity
+                .unwrap_or(default.capacity().units() as i64)
+                .max(floor);
+            let vehicle = Vehicle::new(
+                c.kind,
+                default.speed_mps(),
+                Capacity::new(capacity).unwrap(),
+            )
+            .unwrap();
+            let shift = TimeWindow::new(t(c.shift.0), t(c.shift.1)).unwrap();
+            let mut b = Courier::builder(
+                CourierId::parse(format!("c{v}")).unwrap(),
+                vehicle,
+                shift,
+                loc(c.at),
+            );
+            if v == 0 {
+                if onboard {
+                    b = b.onboard(vec![built[0].id().clone()]);
+                }
+                if committed {
+                    b = b.committed(vec![Stop {
+                        order: built[1].id().clone(),
+                        kind: StopKind::Pickup,
+                    }]);
+                }
+            }
+            b.build().unwrap()
+        })
+        .collect();
+    let mut pins = HashMap::new();
+    if pin && orders.len() >= 3 && built_couriers.len() >= 2 {
+        pins.insert(
+            built[2].id().clone(),
+            built_couriers.last().unwrap().id().clone(),
+        );
+    }
+    Scenario {
+        couriers: built_couriers,
+        orders: built,
+        pins,
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    #[test]
+    fn every_plan_passes_the_independent_checker(
+        orders in prop::collection::vec(order_spec(), 0..14),
+        couriers in prop::collection::vec(courier_spec(), 1..5),
+        onboard in any::<bool>(),
+        committed in any::<bool>(),
+        pin in any::<bool>(),
+        hard in any::<bool>(),
+        seed in 0u64..1000,
+        islands in 1usize..=2,
+    ) {
+        let s = scenario(&orders, &couriers, onboard, committed, pin);
+        let objective = if hard { Objective::vehicles_then_distance() } else { Objective::meal_delivery() };
+        let travel = Arc::new(StraightLine::default());
+        let problem = Problem::builder(&s.couriers, &s.orders, travel.clone())
+            .objective(objective)
+            .pins(s.pins.clone())
+            .build()
+            .unwrap();
+        let config = SolverConfig { seed, max_iterations: Some(60), islands, epoch: 20, ..SolverConfig::default() };
+        let solved = solve(&problem, &config, &Unlimited);
+        let rules = CheckRules { hard_deadlines: hard, pins: s.pins.clone() };
+        if let Err(errors) = check_plan(&solved.plan, &s.couriers, &s.orders, travel.as_ref(), &rules) {
+            prop_assert!(false, "checker rejected the plan: {errors:#?}\nplan: {:#?}", solved.plan);
+        }
+        // Orders on board always stay on their courier's route.
+        if onboard && !s.orders.is_empty() {
+            prop_assert_eq!(solved.plan.courier_of(s.orders[0].id()), Some(s.couriers[0].id()));
+        }
+
+        // A warm start from the plan, after one more order arrives, also passes and is no worse
+        // than re-solving it from the previous routes without search.
+        let previous = routes_of(&solved.plan);
+        let warm = solve_from(&problem, &previous, &SolverConfig { max_iterations: Some(30), ..config.clone() }, &Unlimited);
+        if let Err(errors) = check_plan(&warm.plan, &s.couriers, &s.orders, travel.as_ref(), &rules) {
+            prop_assert!(false, "checker rejected the warm plan: {errors:#?}");
+        }
+        let rank = |st: &optimizer::SolveStats| (st.unassigned, if hard { st.vehicles } else { 0 });
+        prop_assert!(rank(&warm.stats) <= rank(&solved.stats));
+        if rank(&warm.stats) == rank(&solved.stats) {
+            prop_assert!(warm.stats.cost <= solved.stats.cost + 1e-6 * solved.stats.cost.abs().max(1.0),
+                "warm start got worse: {} > {}", warm.stats.cost, solved.stats.cost);
+        }
+    }
+}
+
+#[test]
+fn the_same_seed_and_iterations_give_the_same_plan() {
+    let orders: Vec<OrderSpec> = (0..12)
+        .map(|i| OrderSpec {
+            from: ((i * 137 % 2000) as f64, (i * 331 % 2000) as f64),
+            to: ((i * 733 % 2000) as f64, (i * 97 % 2000) as f64),
+            placed: (i * 30) as f64,
+            prep: 300.0,
+            slack: Some(2400.0),
+            size: 1,
+            service: (60.0, 60.0),
+        })
+        .collect();
+    let couriers: Vec<CourierSpec> = (0..3)
+        .map(|v| CourierSpec {
+            at: ((v * 500) as f64, 1000.0),
+            kind: VehicleKind::Bike,
+            shift: (0.0, 4000.0),
+            capacity: None,
+        })
+        .collect();
+    let s = scenario(&orders, &couriers, false, false, false);
+    let travel = Arc::new(StraightLine::default());
+    let problem = Problem::builder(&s.couriers, &s.orders, travel)
+        .build()
+        .unwrap();
+    let config = SolverConfig {
+        seed: 42,
+        max_iterations: Some(400),
+        ..SolverConfig::default()
+    };
+    let a = solve(&problem, &config, &Unlimited);
+    let b = solve(&problem, &config, &Unlimited);
+    assert_eq!(a.plan, b.plan);
+    assert_eq!(a.stats, b.stats);
+}
+
+#[test]
+fn an_order_bigger_than_every_vehicle_is_unassigned_with_a_reason() {
+    let orders = vec![OrderSpec {
+        from: (0.0, 0.0),
+        to: (100.0, 0.0),
+        placed: 0.0,
+        prep: 0.0,
+        slack: None,
+        size: 3,
+        service: (0.0, 0.0),
+    }];
+    let couriers = vec![CourierSpec {
+        at: (0.0, 0.0),
+        kind: VehicleKind::Bike,
+        shift: (0.0, 3600.0),
+        capacity: Some(1),
+    }];
+    let mut s = scenario(&orders, &couriers, false, false, false);
+    // The scenario gives courier 0 room for six; shrink it to one unit.
+    let c = &s.couriers[0];
+    s.couriers[0] = Courier::builder(
+        c.id().clone(),
+        Vehicle::new(VehicleKind::Bike, 4.0, Capacity::new(1).unwrap()).unwrap(),
+        c.shift(),
+        c.position(),
+    )
+    .build()
+    .unwrap();
+    let problem = Problem::builder(&s.couriers, &s.orders, Arc::new(StraightLine::default()))
+        .build()
+        .unwrap();
+    let solved = solve(&problem, &SolverConfig::default(), &Unlimited);
+    assert_eq!(solved.plan.unassigned.len(), 1);
+    assert_eq!(solved.plan.unassigned[0].reason, UnassignedReason::TooLarge);
+}
