@@ -67,8 +67,8 @@ impl Default for SolverConfig {
             epoch: 250,
             route_phase: 0.5,
             min_ruin: 3,
-            max_ruin: 30,
-            temperature: (0.05, 0.0005),
+            max_ruin: 20,
+            temperature: (0.1, 0.001),
         }
     }
 }
@@ -271,17 +271,21 @@ fn run(p: &Problem, config: &SolverConfig, budget: &dyn Budget, start: Solution)
     if p.jobs.is_empty() {
         return finish(p, &start, SolveStats::default());
     }
-    // Phase 1: remove routes while the budget allows.
+    // Phase 1: remove routes while the budget allows, giving up early when removals stop
+    // succeeding (each attempt may use at most `patience` of the budget past the last success).
     if route_phase > 0.0 {
+        let patience = route_phase * 0.4;
+        let mut last_success = progress(done);
         loop {
-            if progress(done) >= route_phase {
+            let phase_end = route_phase.min(last_success + patience);
+            if progress(done) >= phase_end {
                 break;
             }
             let results: Vec<Option<Solution>> = run_parallel(&mut islands, |island| {
                 let mut tries = 0u64;
                 let mut stop = || {
                     tries += 1;
-                    budget.used() >= route_phase || per_island.is_some_and(|n| tries > n / 8)
+                    budget.used() >= phase_end || per_island.is_some_and(|n| tries > n / 8)
                 };
                 let found = island.minimizer.remove_one_route(
                     island.p,
@@ -299,10 +303,9 @@ fn run(p: &Problem, config: &SolverConfig, budget: &dyn Budget, start: Solution)
             done += per_island.map_or(0, |n| n / 8).max(1);
             let any = results.iter().any(Option::is_some);
             share_best(p, &mut islands);
-            if !any && per_island.is_some() {
-                break;
-            }
-            if !any && budget.used() >= route_phase {
+            if any {
+                last_success = progress(done);
+            } else if per_island.is_some() || budget.used() >= phase_end {
                 break;
             }
         }
@@ -483,6 +486,15 @@ fn lns_step(
     if accept {
         island.current = candidate;
         if island.current.better_than(p, &island.best) {
+            // Intensify around every new best with the local moves.
+            descend(
+                p,
+                neighbours,
+                &mut island.current,
+                &mut island.rng,
+                &[&RelocatePair, &ReorderInRoute],
+                2,
+            );
             island.best = island.current.clone();
             island.stats.improvements += 1;
         }

@@ -11,7 +11,7 @@ use crate::problem::Problem;
 use crate::solution::Solution;
 
 /// Below this many couriers every route is a candidate: the index would not pay for itself.
-pub(crate) const ALL_ROUTES_BELOW: usize = 48;
+pub(crate) const ALL_ROUTES_BELOW: usize = 200;
 
 /// How many distinct couriers the first query returns.
 pub(crate) const FIRST_RING: usize = 12;

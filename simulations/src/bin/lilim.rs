@@ -25,12 +25,26 @@ struct Args {
     /// Random seed.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Tuning: annealing start and end temperatures, relative to the cost per order.
+    #[arg(long, value_parser = parse_pair)]
+    temperature: Option<(f64, f64)>,
+    /// Tuning: share of the budget for removing routes.
+    #[arg(long)]
+    route_phase: Option<f64>,
     /// Folder for SINTEF-form solution files.
     #[arg(long)]
     solutions: Option<PathBuf>,
     /// Instance files.
     #[arg(required = true)]
     files: Vec<PathBuf>,
+}
+
+fn parse_pair(text: &str) -> Result<(f64, f64), String> {
+    let (a, b) = text.split_once(',').ok_or("expected START,END")?;
+    Ok((
+        a.trim().parse().map_err(|e| format!("{e}"))?,
+        b.trim().parse().map_err(|e| format!("{e}"))?,
+    ))
 }
 
 struct Clock {
@@ -68,11 +82,14 @@ fn main() -> anyhow::Result<()> {
         let problem = Problem::builder(&instance.couriers, &instance.orders, travel.clone())
             .objective(Objective::vehicles_then_distance())
             .build()?;
+        let defaults = SolverConfig::default();
         let config = SolverConfig {
             seed: args.seed,
             max_iterations: args.iterations,
             islands: rayon::current_num_threads().max(1),
-            ..SolverConfig::default()
+            temperature: args.temperature.unwrap_or(defaults.temperature),
+            route_phase: args.route_phase.unwrap_or(defaults.route_phase),
+            ..defaults
         };
         // Leave a little of the budget for checking and writing.
         let clock = Clock {
