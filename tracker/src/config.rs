@@ -13,9 +13,9 @@ pub struct TrackerConfig {
     pub max_age: Duration,
     /// Fixes whose reported accuracy radius is worse than this, in metres, are discarded.
     pub max_accuracy_m: f64,
-    /// A batch is written as soon as it holds this many points.
+    /// A batch holds at most this many points.
     pub batch_max_points: usize,
-    /// ... or when its first point has waited this long.
+    /// Once a write slot is free, how long a batch still waits for points arriving together.
     pub batch_linger: Duration,
     /// Batches being written at once, each on its own database connection.
     pub parallel_writes: usize,
@@ -44,7 +44,7 @@ impl Default for TrackerConfig {
             max_age: Duration::from_secs(7 * 24 * 3600),
             max_accuracy_m: 150.0,
             batch_max_points: 8_000,
-            batch_linger: Duration::from_millis(50),
+            batch_linger: Duration::from_millis(2),
             parallel_writes: 2,
             queue_points: 200_000,
             ack_timeout: Duration::from_secs(5),

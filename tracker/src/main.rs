@@ -85,11 +85,10 @@ async fn main() -> anyhow::Result<()> {
     });
     let serve = |listener, router: Router, mut stop: tokio::sync::watch::Receiver<bool>| {
         tokio::spawn(async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async move {
-                    let _ = stop.wait_for(|s| *s).await;
-                })
-                .await
+            tracker::api::serve(listener, router, async move {
+                let _ = stop.wait_for(|s| *s).await;
+            })
+            .await
         })
     };
     let a = serve(osmand, tracker.osmand_router(), stop_rx.clone());

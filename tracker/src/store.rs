@@ -1,17 +1,15 @@
-//! Writing positions to PostgreSQL. A batch goes in one transaction: normally one binary `COPY`
-//! straight into `positions`; when that meets a row already stored (a resend), the batch is
-//! copied into a temporary table and inserted with `ON CONFLICT DO NOTHING`, so each
-//! (courier, fix time) is stored once. After a conflict the next batches take the second path
-//! for a while, since resends come in bursts.
+//! Writing positions to PostgreSQL. A batch goes in one transaction of
+//! `INSERT ... SELECT * FROM UNNEST(arrays) ON CONFLICT DO NOTHING` statements, so each
+//! (courier, fix time) is stored once and a resend is harmless.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::{BufMut, BytesMut};
 use futures::future::BoxFuture;
 use sqlx::PgPool;
+use sqlx::Postgres;
 use sqlx::pool::PoolConnection;
-use sqlx::{Acquire, Postgres};
 use time::OffsetDateTime;
 
 use crate::position::Position;
@@ -48,20 +46,15 @@ pub trait PositionStore: Send + Sync + 'static {
     fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>>;
 }
 
-/// Columns written, in the order of the binary `COPY` rows.
-const COLUMNS: &str = "courier_id, device_id, fix_time, lat, lon, speed_mps, heading_deg, \
-                       altitude_m, accuracy_m, battery, source";
-
-/// Batches taken on the conflict-safe path after a conflict.
-const SAFE_BATCHES_AFTER_CONFLICT: u32 = 20;
+/// Columns of a binary `COPY` of [`encode_binary_copy`] rows.
+pub const COPY_COLUMNS: &str = "courier_id, device_id, fix_time, lat, lon, speed_mps, \
+     heading_deg, altitude_m, accuracy_m, battery, source";
 
 /// [`PositionStore`] on PostgreSQL/TimescaleDB.
 pub struct PgPositionStore {
     pool: PgPool,
     /// Longest one write may take.
     write_timeout: Duration,
-    /// Batches still to write on the conflict-safe path.
-    safe_batches: AtomicU32,
 }
 
 impl PgPositionStore {
@@ -70,7 +63,6 @@ impl PgPositionStore {
         PgPositionStore {
             pool,
             write_timeout,
-            safe_batches: AtomicU32::new(0),
         }
     }
 
@@ -79,63 +71,99 @@ impl PgPositionStore {
         conn: &mut PoolConnection<Postgres>,
         rows: &[Position],
     ) -> Result<u64, StoreError> {
-        let data = encode_binary_copy(rows);
-        let safe = self
-            .safe_batches
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
-            .is_ok();
-        if !safe {
-            let mut tx = conn.begin().await?;
-            let copied = async {
-                let mut copy = tx
-                    .copy_in_raw(&format!(
-                        "COPY positions ({COLUMNS}) FROM STDIN (FORMAT binary)"
-                    ))
-                    .await?;
-                copy.send(&data[..]).await?;
-                copy.finish().await
-            }
-            .await;
-            match copied {
-                Ok(n) => {
-                    tx.commit().await?;
-                    return Ok(n);
-                }
-                Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("23505") => {
-                    tx.rollback().await?;
-                    self.safe_batches
-                        .store(SAFE_BATCHES_AFTER_CONFLICT, Ordering::Relaxed);
-                }
-                Err(e) => return Err(e.into()),
-            }
+        let chunks = chunk_by_wire_size(rows);
+        if let [only] = chunks.as_slice() {
+            // One statement is its own transaction: all rows or none.
+            return insert_chunk(conn, only).await;
         }
-        let mut tx = conn.begin().await?;
-        sqlx::query(
-            "CREATE TEMP TABLE IF NOT EXISTS positions_incoming \
-             (LIKE positions INCLUDING DEFAULTS) ON COMMIT DELETE ROWS",
-        )
-        .execute(&mut *tx)
-        .await?;
-        let mut copy = tx
-            .copy_in_raw(&format!(
-                "COPY positions_incoming ({COLUMNS}) FROM STDIN (FORMAT binary)"
-            ))
-            .await?;
-        copy.send(&data[..]).await?;
-        copy.finish().await?;
-        let inserted = sqlx::query(INSERT_INCOMING)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        let mut tx = sqlx::Connection::begin(&mut **conn).await?;
+        let mut inserted = 0;
+        for chunk in chunks {
+            inserted += insert_chunk(&mut tx, chunk).await?;
+        }
         tx.commit().await?;
         Ok(inserted)
     }
 }
 
-const INSERT_INCOMING: &str = "INSERT INTO positions (courier_id, device_id, fix_time, lat, lon, speed_mps, heading_deg, \
-     altitude_m, accuracy_m, battery, source) SELECT courier_id, device_id, fix_time, lat, lon, \
-     speed_mps, heading_deg, altitude_m, accuracy_m, battery, source FROM positions_incoming \
-     ON CONFLICT DO NOTHING";
+/// Most bytes of array data one statement carries: the whole message then fits in one TCP
+/// segment on loopback (MSS about 64 KiB). sqlx leaves `TCP_NODELAY` off, so a message longer
+/// than a segment has its tail held by Nagle's algorithm until the server's delayed ACK, up to
+/// 40 ms per statement; one segment, sent after the previous answer, is never held.
+const STATEMENT_BYTES: usize = 56 * 1024;
+
+/// Splits rows into runs whose encoded arrays stay under [`STATEMENT_BYTES`].
+fn chunk_by_wire_size(rows: &[Position]) -> Vec<&[Position]> {
+    let mut chunks = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, r) in rows.iter().enumerate() {
+        // Per element: a 4-byte length each, then the value (text, 8-byte time and doubles,
+        // 4-byte reals, 2-byte source).
+        let row_bytes =
+            11 * 4 + r.courier_id.as_str().len() + r.device_id.len() + 8 * 3 + 4 * 5 + 2;
+        if bytes + row_bytes > STATEMENT_BYTES && i > start {
+            chunks.push(&rows[start..i]);
+            start = i;
+            bytes = 0;
+        }
+        bytes += row_bytes;
+    }
+    if start < rows.len() || chunks.is_empty() {
+        chunks.push(&rows[start..]);
+    }
+    chunks
+}
+
+async fn insert_chunk(conn: &mut sqlx::PgConnection, rows: &[Position]) -> Result<u64, StoreError> {
+    let n = rows.len();
+    let mut courier_ids = Vec::with_capacity(n);
+    let mut device_ids = Vec::with_capacity(n);
+    let mut fix_times = Vec::with_capacity(n);
+    let mut lats = Vec::with_capacity(n);
+    let mut lons = Vec::with_capacity(n);
+    let mut speeds = Vec::with_capacity(n);
+    let mut headings = Vec::with_capacity(n);
+    let mut altitudes = Vec::with_capacity(n);
+    let mut accuracies = Vec::with_capacity(n);
+    let mut batteries = Vec::with_capacity(n);
+    let mut sources = Vec::with_capacity(n);
+    for r in rows {
+        courier_ids.push(r.courier_id.as_str());
+        device_ids.push(&*r.device_id);
+        fix_times.push(r.fix_time);
+        lats.push(r.coords.lat());
+        lons.push(r.coords.lon());
+        speeds.push(r.speed_mps);
+        headings.push(r.heading_deg);
+        altitudes.push(r.altitude_m);
+        accuracies.push(r.accuracy_m);
+        batteries.push(r.battery_pct);
+        sources.push(r.source as i16);
+    }
+    let inserted = sqlx::query(INSERT_UNNEST)
+        .bind(courier_ids)
+        .bind(device_ids)
+        .bind(fix_times)
+        .bind(lats)
+        .bind(lons)
+        .bind(speeds)
+        .bind(headings)
+        .bind(altitudes)
+        .bind(accuracies)
+        .bind(batteries)
+        .bind(sources)
+        .execute(conn)
+        .await?
+        .rows_affected();
+    Ok(inserted)
+}
+
+/// The batch insert: arrays in, one row per element, resends skipped.
+const INSERT_UNNEST: &str = "INSERT INTO positions (courier_id, device_id, fix_time, lat, lon, \
+     speed_mps, heading_deg, altitude_m, accuracy_m, battery, source) \
+     SELECT * FROM UNNEST($1::text[], $2::text[], $3::timestamptz[], $4::float8[], \
+     $5::float8[], $6::float4[], $7::float4[], $8::float4[], $9::float4[], $10::float4[], \
+     $11::int2[]) ON CONFLICT DO NOTHING";
 
 impl PositionStore for PgPositionStore {
     fn write<'a>(&'a self, rows: &'a [Position]) -> BoxFuture<'a, Result<u64, StoreError>> {
@@ -180,7 +208,7 @@ pub fn pg_timestamp_us(t: OffsetDateTime) -> i64 {
     (t.unix_timestamp_nanos() / 1_000) as i64 - PG_EPOCH_OFFSET_US
 }
 
-/// Encodes rows in `COPY ... (FORMAT binary)` form, columns as in [`COLUMNS`].
+/// Encodes rows in `COPY ... (FORMAT binary)` form, columns as in [`COPY_COLUMNS`] (the benchmark's raw `COPY` baseline).
 pub fn encode_binary_copy(rows: &[Position]) -> BytesMut {
     let mut buf = BytesMut::with_capacity(19 + 2 + rows.len() * 120);
     buf.put_slice(b"PGCOPY\n\xff\r\n\0");

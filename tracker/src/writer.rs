@@ -1,7 +1,9 @@
 //! Group commit. Requests hand their checked positions to one batcher task; it gathers points
-//! from every connection into a batch (until it is full or its first point has waited the
-//! linger time), and writes each batch in one transaction, up to `parallel_writes` at once. Each
-//! request's future resolves only after its batch committed.
+//! from every connection into a batch and writes each batch in one transaction, up to
+//! `parallel_writes` at once. A batch goes as soon as a write slot is free (after a short
+//! linger), so while earlier batches commit the next one grows, up to `batch_max_points`: batch
+//! size follows the load, and an idle tracker answers in one commit's time. Each request's
+//! future resolves only after its batch committed.
 //!
 //! Back-pressure: at most `queue_points` points wait at once (a semaphore), so memory stays
 //! bounded; beyond it, and while the database is unreachable, requests are refused at once with
@@ -190,22 +192,15 @@ impl Batcher {
                 jobs: Vec::new(),
             };
             batch.push(first);
-            let deadline = tokio::time::Instant::now() + self.linger;
-            while batch.points < self.max_points {
-                tokio::select! {
-                    job = self.jobs.recv() => match job {
-                        Some(job) => batch.push(job),
-                        None => break,
-                    },
-                    _ = tokio::time::sleep_until(deadline) => break,
-                }
-            }
-            // Wait for a free write slot, gathering more meanwhile.
+            self.drain_ready(&mut batch);
+            // Wait for a free write slot, gathering more meanwhile: under load the batch grows
+            // while earlier ones commit; when idle it goes at once.
             let slot = loop {
                 if batch.points >= self.max_points {
                     break self.slots.clone().acquire_owned().await;
                 }
                 tokio::select! {
+                    biased;
                     slot = self.slots.clone().acquire_owned() => break slot,
                     job = self.jobs.recv() => match job {
                         Some(job) => batch.push(job),
@@ -213,6 +208,20 @@ impl Batcher {
                     },
                 }
             };
+            // A short linger lets requests that arrive together share the commit.
+            if batch.points < self.max_points && !self.linger.is_zero() {
+                let deadline = tokio::time::Instant::now() + self.linger;
+                while batch.points < self.max_points {
+                    tokio::select! {
+                        job = self.jobs.recv() => match job {
+                            Some(job) => batch.push(job),
+                            None => break,
+                        },
+                        _ = tokio::time::sleep_until(deadline) => break,
+                    }
+                }
+            }
+            self.drain_ready(&mut batch);
             let Ok(slot) = slot else { break };
             self.dispatch(batch, slot);
         }
@@ -235,6 +244,16 @@ impl Batcher {
             }
         }
         let _ = self.slots.acquire_many(self.parallel).await;
+    }
+
+    /// Adds the jobs already waiting, up to a full batch.
+    fn drain_ready(&mut self, batch: &mut Batch) {
+        while batch.points < self.max_points {
+            match self.jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
     }
 
     fn dispatch(&self, batch: Batch, slot: OwnedSemaphorePermit) {
