@@ -68,7 +68,7 @@ impl Default for SolverConfig {
             route_phase: 0.5,
             min_ruin: 3,
             max_ruin: 20,
-            temperature: (0.1, 0.001),
+            temperature: (10.0, 0.1),
         }
     }
 }

@@ -99,76 +99,106 @@ pub(crate) fn best_insertion(
         return best;
     }
 
-    for i in fixed..=n {
-        if r.load_before(p, i) + q > vehicle.capacity {
-            continue;
+    // On long routes under a distance objective, try only the pickup positions with the
+    // smallest detours first (granular insertion); fall back to all positions if none fits.
+    let all: Vec<usize> = (fixed..=n).collect();
+    let granular = if !timed && n - fixed > GRANULAR_ABOVE {
+        let mut by_detour: Vec<(f64, usize)> = all
+            .iter()
+            .map(|&i| (detour(p, r.place_before(p, i), pn, r.place_at(p, i)), i))
+            .collect();
+        by_detour.select_nth_unstable_by(GRANULAR_PICKUPS, |a, b| a.0.total_cmp(&b.0));
+        let mut chosen: Vec<usize> = by_detour[..GRANULAR_PICKUPS].iter().map(|x| x.1).collect();
+        chosen.sort_unstable();
+        Some(chosen)
+    } else {
+        None
+    };
+    let passes: Vec<&[usize]> = match &granular {
+        Some(chosen) => vec![chosen.as_slice(), all.as_slice()],
+        None => vec![all.as_slice()],
+    };
+    for positions in passes {
+        if best.is_some() {
+            break;
         }
-        let a = r.place_before(p, i);
-        let start_p = (r.departure_before(p, i) + p.time(v, a, pn)).max(p.nodes[pn].open);
-        if start_p > p.close(v, pn) + EPS {
-            break; // later positions only arrive later
-        }
-        let dep_p = start_p + p.nodes[pn].service;
-        let next_i = r.place_at(p, i);
-        let pickup_detour = detour(p, a, pn, next_i);
-        // Drop-off right after the pickup.
-        let start_d = (dep_p + p.time(v, pn, dn)).max(p.nodes[dn].open);
-        if start_d <= p.close(v, dn) + EPS {
-            let ok = match next_i {
-                Some(b) => {
-                    start_d + p.nodes[dn].service + p.time(v, dn, b) <= r.latest_at(p, i) + EPS
-                }
-                None => true,
-            };
-            if ok {
-                let delta = if timed {
-                    timed_delta(p, r, Some(i), i, dn, scratch)
-                } else {
-                    let added = p.dist.get(a, pn)
-                        + p.dist.get(pn, dn)
-                        + next_i.map_or(0.0, |b| p.dist.get(dn, b))
-                        - next_i.map_or(0.0, |b| p.dist.get(a, b));
-                    dist_w * added
-                };
-                consider(i, i, delta + base_extra, &mut best);
-            }
-        }
-        // Drop-off later: walk the original stops after the pickup.
-        let mut dep = dep_p;
-        let mut prev = pn;
-        for k in i..n {
-            let node = r.nodes[k];
-            let here = Problem::place(node);
-            let arr = dep + p.time(v, prev, here);
-            if arr > r.latest[k] + EPS {
-                break;
-            }
-            if r.load[k] + q > vehicle.capacity {
-                break;
-            }
-            dep = arr.max(p.nodes[node].open) + p.nodes[node].service;
-            prev = here;
-            let start_d = (dep + p.time(v, here, dn)).max(p.nodes[dn].open);
-            if start_d > p.close(v, dn) + EPS {
-                // The drop-off's window closes before we could get there: later is worse.
-                break;
-            }
-            let next = r.place_at(p, k + 1);
-            if let Some(b) = next
-                && start_d + p.nodes[dn].service + p.time(v, dn, b) > r.latest_at(p, k + 1) + EPS
-            {
+        for &i in positions {
+            if r.load_before(p, i) + q > vehicle.capacity {
                 continue;
             }
-            let delta = if timed {
-                timed_delta(p, r, Some(i), k + 1, dn, scratch)
-            } else {
-                dist_w * (pickup_detour + detour(p, here, dn, next))
-            };
-            consider(i, k + 1, delta + base_extra, &mut best);
+            let a = r.place_before(p, i);
+            let start_p = (r.departure_before(p, i) + p.time(v, a, pn)).max(p.nodes[pn].open);
+            if start_p > p.close(v, pn) + EPS {
+                break; // later positions only arrive later
+            }
+            let dep_p = start_p + p.nodes[pn].service;
+            let next_i = r.place_at(p, i);
+            let pickup_detour = detour(p, a, pn, next_i);
+            // Drop-off right after the pickup.
+            let start_d = (dep_p + p.time(v, pn, dn)).max(p.nodes[dn].open);
+            if start_d <= p.close(v, dn) + EPS {
+                let ok = match next_i {
+                    Some(b) => {
+                        start_d + p.nodes[dn].service + p.time(v, dn, b) <= r.latest_at(p, i) + EPS
+                    }
+                    None => true,
+                };
+                if ok {
+                    let delta = if timed {
+                        timed_delta(p, r, Some(i), i, dn, scratch)
+                    } else {
+                        let added = p.dist.get(a, pn)
+                            + p.dist.get(pn, dn)
+                            + next_i.map_or(0.0, |b| p.dist.get(dn, b))
+                            - next_i.map_or(0.0, |b| p.dist.get(a, b));
+                        dist_w * added
+                    };
+                    consider(i, i, delta + base_extra, &mut best);
+                }
+            }
+            // Drop-off later: walk the original stops after the pickup.
+            let mut dep = dep_p;
+            let mut prev = pn;
+            for k in i..n {
+                let node = r.nodes[k];
+                let here = Problem::place(node);
+                let arr = dep + p.time(v, prev, here);
+                if arr > r.latest[k] + EPS {
+                    break;
+                }
+                if r.load[k] + q > vehicle.capacity {
+                    break;
+                }
+                dep = arr.max(p.nodes[node].open) + p.nodes[node].service;
+                prev = here;
+                let start_d = (dep + p.time(v, here, dn)).max(p.nodes[dn].open);
+                if start_d > p.close(v, dn) + EPS {
+                    // The drop-off's window closes before we could get there: later is worse.
+                    break;
+                }
+                let next = r.place_at(p, k + 1);
+                if let Some(b) = next
+                    && start_d + p.nodes[dn].service + p.time(v, dn, b)
+                        > r.latest_at(p, k + 1) + EPS
+                {
+                    continue;
+                }
+                let delta = if timed {
+                    timed_delta(p, r, Some(i), k + 1, dn, scratch)
+                } else {
+                    dist_w * (pickup_detour + detour(p, here, dn, next))
+                };
+                consider(i, k + 1, delta + base_extra, &mut best);
+            }
         }
     }
     best
 }
+
+/// Routes longer than this many free stops use granular pickup positions.
+const GRANULAR_ABOVE: usize = 24;
+/// How many pickup positions granular insertion tries first.
+const GRANULAR_PICKUPS: usize = 10;
 
 /// Extra distance of visiting `x` between places `a` and `b` (or after `a` at a route's open end).
 #[inline]
