@@ -11,6 +11,7 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod copy_store;
 pub mod directory;
 pub mod history;
 pub mod ingest;

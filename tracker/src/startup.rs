@@ -14,12 +14,13 @@ use tokio::task::JoinHandle;
 use crate::api::{TrackerState, api_router, osmand_router};
 use crate::auth::{PgTokenVerifier, TokenVerifier};
 use crate::config::TrackerConfig;
+use crate::copy_store::{CopyStore, client_config};
 use crate::directory::{LookupError, PgCourierDirectory};
 use crate::history::PgHistory;
 use crate::ingest::Ingest;
 use crate::latest::{LatestPosition, LatestPositions};
 use crate::schema::{SchemaError, positions_storage};
-use crate::store::PgPositionStore;
+use crate::store::{PgPositionStore, PositionStore};
 use crate::writer::{Writer, WriterTask};
 
 /// Why the tracker could not start.
@@ -78,13 +79,21 @@ impl Tracker {
         );
 
         // The writer has connections of its own, so lookups and history reads never wait
-        // behind a batch, and a broken connection is replaced on the next write.
-        let write_pool = PgPoolOptions::new()
-            .max_connections(u32::try_from(config.parallel_writes).unwrap_or(2).max(1) + 1)
-            .min_connections(0)
-            .acquire_timeout(config.write_timeout)
-            .connect_lazy_with(pool.connect_options().as_ref().clone());
-        let store = Arc::new(PgPositionStore::new(write_pool, config.write_timeout));
+        // behind a batch, and a broken connection is replaced on the next write. Binary COPY
+        // where the server takes plain connections; batched UNNEST inserts over TLS.
+        let options = pool.connect_options();
+        let store: Arc<dyn PositionStore> = match client_config(&options) {
+            Ok(client) => Arc::new(CopyStore::new(client, config.write_timeout)),
+            Err(tls) => {
+                tracing::info!(reason = %tls, "Positions are written with INSERT, not COPY.");
+                let write_pool = PgPoolOptions::new()
+                    .max_connections(u32::try_from(config.parallel_writes).unwrap_or(2).max(1) + 1)
+                    .min_connections(0)
+                    .acquire_timeout(config.write_timeout)
+                    .connect_lazy_with(options.as_ref().clone());
+                Arc::new(PgPositionStore::new(write_pool, config.write_timeout))
+            }
+        };
         let (shutdown, shutdown_rx) = watch::channel(false);
         let (writer, writer_task) = Writer::start(store, &config, shutdown_rx.clone());
         let maintenance = crate::maintenance::spawn(pool.clone(), &config, shutdown_rx);

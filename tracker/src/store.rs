@@ -23,6 +23,9 @@ pub enum StoreError {
     /// The write took longer than allowed; the connection was given up.
     #[error("write timed out after {0:?}")]
     Timeout(Duration),
+    /// The COPY writer's connection failed.
+    #[error("database error: {0}")]
+    Client(String),
 }
 
 impl StoreError {
@@ -32,14 +35,15 @@ impl StoreError {
             StoreError::Database(sqlx::Error::Database(_)) => "database",
             StoreError::Database(_) => "connection",
             StoreError::Timeout(_) => "timeout",
+            StoreError::Client(_) => "copy_client",
         }
     }
 }
 
 /// Where batches of positions are committed.
 pub trait PositionStore: Send + Sync + 'static {
-    /// Writes `rows` (distinct by courier and fix time) in one transaction; returns how many were
-    /// new. Rows already stored are skipped.
+    /// Writes `rows` in one transaction; returns how many were new. A row whose courier and
+    /// fix time are already stored, or appear earlier in `rows`, is skipped.
     fn write<'a>(&'a self, rows: &'a [Position]) -> BoxFuture<'a, Result<u64, StoreError>>;
 
     /// Whether the database answers.
@@ -90,7 +94,7 @@ impl PgPositionStore {
 /// segment on loopback (MSS about 64 KiB). sqlx leaves `TCP_NODELAY` off, so a message longer
 /// than a segment has its tail held by Nagle's algorithm until the server's delayed ACK, up to
 /// 40 ms per statement; one segment, sent after the previous answer, is never held.
-const STATEMENT_BYTES: usize = 56 * 1024;
+const STATEMENT_BYTES: usize = 7 * 1024;
 
 /// Splits rows into runs whose encoded arrays stay under [`STATEMENT_BYTES`].
 fn chunk_by_wire_size(rows: &[Position]) -> Vec<&[Position]> {

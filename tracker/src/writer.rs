@@ -266,14 +266,12 @@ impl Batcher {
         let probing = self.probing.clone();
         tokio::spawn(async move {
             let _slot = slot;
+            let mut batch = batch;
+            // Moved, not copied. The same fix twice in one batch is the store's to skip, like
+            // a fix stored before.
             let mut rows: Vec<Position> = Vec::with_capacity(batch.points);
-            let mut seen = std::collections::HashSet::with_capacity(batch.points);
-            for job in &batch.jobs {
-                for r in &job.rows {
-                    if seen.insert((r.courier_id.clone(), r.fix_time)) {
-                        rows.push(r.clone());
-                    }
-                }
+            for job in &mut batch.jobs {
+                rows.append(&mut job.rows);
             }
             let started = Instant::now();
             match store.write(&rows).await {

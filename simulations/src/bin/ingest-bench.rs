@@ -40,7 +40,7 @@ struct Args {
     #[arg(long, default_value_t = 30)]
     seconds: u64,
     /// Client connections per endpoint (each a task sending one request at a time).
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 64)]
     connections: usize,
     /// Fixes per batch request.
     #[arg(long, default_value_t = 100)]
@@ -48,6 +48,12 @@ struct Args {
     /// Single-fix requests (OsmAnd form, OsmAnd query, Traccar JSON in turn) per batch request.
     #[arg(long, default_value_t = 3)]
     singles_per_batch: usize,
+    /// Batches the tracker writes at once (its `parallel_writes`).
+    #[arg(long, default_value_t = TrackerConfig::default().parallel_writes)]
+    parallel_writes: usize,
+    /// Milliseconds a batch lingers for more points once a write slot is free.
+    #[arg(long, default_value_t = TrackerConfig::default().batch_linger.as_millis() as u64)]
+    linger_ms: u64,
     /// Store positions natively partitioned instead of in a TimescaleDB hypertable.
     #[arg(long)]
     no_timescaledb: bool,
@@ -179,6 +185,7 @@ fn build(
     let courier = w.index;
     match kind {
         Kind::Batch => {
+            use std::fmt::Write as _;
             let mut body = String::with_capacity(batch_points * 110);
             body.push('[');
             for i in 0..batch_points {
@@ -186,10 +193,11 @@ fn build(
                 if i > 0 {
                     body.push(',');
                 }
-                body.push_str(&format!(
+                let _ = write!(
+                    body,
                     r#"{{"lat":{lat:.6},"lon":{lon:.6},"at":"{}","speed_mps":5.0,"accuracy_m":8.0}}"#,
                     rfc3339(t)
-                ));
+                );
             }
             body.push(']');
             let req = Request::post("/v1/positions")
@@ -414,6 +422,16 @@ async fn raw_copy_rate(pool: &PgPool, rows: usize, couriers: usize) -> anyhow::R
     Ok(rows as f64 / elapsed)
 }
 
+/// The machine's one-minute load average (Linux), to tell a busy machine's figures apart.
+fn load_average() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 fn percentile_ms(sorted_us: &[u32], p: f64) -> f64 {
     if sorted_us.is_empty() {
         return 0.0;
@@ -473,7 +491,12 @@ async fn run(args: Arc<Args>, server: &str, db_name: &str) -> anyhow::Result<ser
         .await
         .context("registering couriers")?;
 
-    let tracker = Tracker::build(pool.clone(), TrackerConfig::default())
+    let config = TrackerConfig {
+        parallel_writes: args.parallel_writes,
+        batch_linger: Duration::from_millis(args.linger_ms),
+        ..TrackerConfig::default()
+    };
+    let tracker = Tracker::build(pool.clone(), config)
         .await
         .context("starting the tracker")?;
     let osmand_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -500,6 +523,7 @@ async fn run(args: Arc<Args>, server: &str, db_name: &str) -> anyhow::Result<ser
         shares[i % args.connections].push(Walker::new(i, start));
     }
     let stop = Arc::new(AtomicBool::new(false));
+    let load_before = load_average();
     let began = Instant::now();
     let mut tasks = Vec::new();
     for share in shares.into_iter().filter(|s| !s.is_empty()) {
@@ -529,6 +553,7 @@ async fn run(args: Arc<Args>, server: &str, db_name: &str) -> anyhow::Result<ser
         total.other_errors += s.other_errors;
     }
     let elapsed = began.elapsed().as_secs_f64();
+    let load_after = load_average();
     osmand_server.abort();
     api_server.abort();
     tracker.shutdown().await;
@@ -583,8 +608,13 @@ async fn run(args: Arc<Args>, server: &str, db_name: &str) -> anyhow::Result<ser
             "traccar_json": kind_p(Kind::TraccarJson, 99.0),
         },
         "batch_points": args.batch_points,
+        "parallel_writes": args.parallel_writes,
+        "linger_ms": args.linger_ms,
         "unavailable_503": total.unavailable,
         "other_errors": total.other_errors,
         "storage": format!("{storage:?}").to_lowercase(),
+        "cores": std::thread::available_parallelism().map_or(0, usize::from),
+        "load_1m_before": load_before,
+        "load_1m_after": load_after,
     }))
 }

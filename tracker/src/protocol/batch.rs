@@ -19,8 +19,8 @@ pub struct BatchPoint {
     /// Longitude, degrees.
     pub lon: f64,
     /// Fix time: RFC 3339 text, or epoch seconds or milliseconds.
-    #[serde(default)]
-    pub at: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<WireTime>,
     /// Speed, m/s.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub speed_mps: Option<f64>,
@@ -38,17 +38,51 @@ pub struct BatchPoint {
     pub battery_pct: Option<f64>,
 }
 
+/// A fix time as sent: text or a number (read without building a JSON tree).
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(untagged)]
+pub enum WireTime {
+    /// RFC 3339 / ISO 8601 text, or digits.
+    Text(String),
+    /// Epoch seconds or milliseconds.
+    Number(f64),
+}
+
+impl<'de> Deserialize<'de> for WireTime {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = WireTime;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a timestamp as text or a number")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<WireTime, E> {
+                Ok(WireTime::Text(v.to_owned()))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<WireTime, E> {
+                Ok(WireTime::Number(v))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<WireTime, E> {
+                Ok(WireTime::Number(v as f64))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<WireTime, E> {
+                Ok(WireTime::Number(v as f64))
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
 impl TryFrom<BatchPoint> for FixInput {
     type Error = ProtocolError;
     fn try_from(p: BatchPoint) -> Result<FixInput, ProtocolError> {
         let fix_time = match p.at {
-            None | Some(serde_json::Value::Null) => None,
-            Some(serde_json::Value::String(s)) => Some(parse_timestamp(&s)?),
-            Some(serde_json::Value::Number(n)) => {
-                let t = n.as_f64().and_then(from_epoch_number);
-                Some(t.ok_or_else(|| ProtocolError::BadTimestamp(n.to_string()))?)
-            }
-            Some(other) => return Err(ProtocolError::BadTimestamp(clip(&other.to_string()))),
+            None => None,
+            Some(WireTime::Text(s)) => Some(parse_timestamp(&s)?),
+            Some(WireTime::Number(n)) => Some(
+                from_epoch_number(n)
+                    .ok_or_else(|| ProtocolError::BadTimestamp(clip(&n.to_string())))?,
+            ),
         };
         Ok(FixInput {
             lat: p.lat,
