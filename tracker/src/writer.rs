@@ -325,3 +325,115 @@ fn mark_down(store: Arc<dyn PositionStore>, healthy: Arc<AtomicBool>, probing: A
         metrics::gauge!(metric::DATABASE_UP).set(1.0);
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::MemoryStore;
+    use optimizer::model::{Coordinates, CourierId};
+    use time::macros::datetime;
+
+    fn position(second: i64) -> Position {
+        Position {
+            courier_id: CourierId::parse("c1").unwrap(),
+            device_id: Arc::from("d1"),
+            fix_time: datetime!(2026-11-21 12:00 UTC) + time::Duration::seconds(second),
+            coords: Coordinates::parse(52.5, 13.4).unwrap(),
+            speed_mps: None,
+            heading_deg: None,
+            altitude_m: None,
+            accuracy_m: None,
+            battery_pct: None,
+            source: crate::position::Source::Osmand,
+        }
+    }
+
+    fn start(
+        store: Arc<MemoryStore>,
+        config: TrackerConfig,
+    ) -> (Writer, watch::Sender<bool>, WriterTask) {
+        let (stop, stop_rx) = watch::channel(false);
+        let (writer, task) = Writer::start(store, &config, stop_rx);
+        (writer, stop, task)
+    }
+
+    #[tokio::test]
+    async fn a_request_is_answered_only_after_its_batch_committed() {
+        let store = Arc::new(MemoryStore::default());
+        store.delay_ms.store(50, Ordering::Relaxed);
+        let (writer, stop, task) = start(store.clone(), TrackerConfig::default());
+        let (a, b) = tokio::join!(
+            writer.store(vec![position(1)]),
+            writer.store(vec![position(2), position(1)])
+        );
+        assert_eq!((a, b), (Ok(()), Ok(())));
+        assert_eq!(
+            store.rows.lock().unwrap().len(),
+            2,
+            "the duplicate is stored once"
+        );
+        stop.send(true).unwrap();
+        task.join().await;
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_database_is_answered_at_once_and_storing_resumes_by_itself() {
+        let store = Arc::new(MemoryStore::default());
+        let (writer, stop, task) = start(store.clone(), TrackerConfig::default());
+        store.down.store(true, Ordering::Relaxed);
+        assert_eq!(
+            writer.store(vec![position(1)]).await,
+            Err(Unavailable::WriteFailed)
+        );
+        let started = Instant::now();
+        assert_eq!(
+            writer.store(vec![position(2)]).await,
+            Err(Unavailable::DatabaseDown)
+        );
+        assert!(started.elapsed() < Duration::from_millis(50));
+        store.down.store(false, Ordering::Relaxed);
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert!(writer.is_healthy());
+        assert_eq!(writer.store(vec![position(3)]).await, Ok(()));
+        stop.send(true).unwrap();
+        task.join().await;
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_refuses_more_points_and_a_slow_commit_times_out() {
+        let store = Arc::new(MemoryStore::default());
+        store.delay_ms.store(300, Ordering::Relaxed);
+        let config = TrackerConfig {
+            queue_points: 3,
+            ack_timeout: Duration::from_millis(100),
+            ..TrackerConfig::default()
+        };
+        let (writer, stop, task) = start(store.clone(), config);
+        let w = writer.clone();
+        let first = tokio::spawn(async move { w.store(vec![position(1), position(2)]).await });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(
+            writer.store(vec![position(3), position(4)]).await,
+            Err(Unavailable::QueueFull)
+        );
+        assert_eq!(first.await.unwrap(), Err(Unavailable::Timeout));
+        // The commit still happens; a resend is then a duplicate.
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert_eq!(store.rows.lock().unwrap().len(), 2);
+        stop.send(true).unwrap();
+        task.join().await;
+    }
+
+    #[tokio::test]
+    async fn shutdown_writes_what_was_accepted() {
+        let store = Arc::new(MemoryStore::default());
+        let (writer, stop, task) = start(store.clone(), TrackerConfig::default());
+        let w = writer.clone();
+        let pending = tokio::spawn(async move { w.store(vec![position(1)]).await });
+        tokio::task::yield_now().await;
+        stop.send(true).unwrap();
+        task.join().await;
+        assert_eq!(pending.await.unwrap(), Ok(()));
+        assert_eq!(store.rows.lock().unwrap().len(), 1);
+    }
+}
