@@ -238,4 +238,39 @@ mod tests {
             crate::position::Source::Batch
         );
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn no_query_or_body_gets_a_5xx(
+            params in proptest::collection::vec(
+                (0usize..10, proptest::collection::vec(proptest::prelude::any::<u8>(), 0..24)),
+                0..8,
+            ),
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+            json in proptest::prelude::any::<bool>(),
+        ) {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let status = rt.block_on(async {
+                let (state, _) = state();
+                const KEYS: [&str; 10] = ["id", "lat", "lon", "timestamp", "speed", "bearing",
+                    "altitude", "accuracy", "batt", "location"];
+                let mut q = String::from("id=phone-1&lat=52.5&lon=13.4");
+                for (k, v) in &params {
+                    q.push('&');
+                    q.push_str(KEYS[*k]);
+                    q.push('=');
+                    q.extend(form_urlencoded::byte_serialize(v));
+                }
+                let mut req = Request::post(format!("/?{q}"));
+                if json {
+                    req = req.header("content-type", "application/json");
+                }
+                let (status, _, _) = call(osmand_router(state), req.body(Body::from(body)).unwrap()).await;
+                status
+            });
+            proptest::prop_assert!(status.as_u16() < 500, "{status}");
+        }
+    }
 }
