@@ -68,7 +68,7 @@ impl Default for SolverConfig {
             route_phase: 0.5,
             min_ruin: 3,
             max_ruin: 20,
-            temperature: (10.0, 0.1),
+            temperature: (0.01, 0.0001),
         }
     }
 }
@@ -497,6 +497,15 @@ fn lns_step(
             );
             island.best = island.current.clone();
             island.stats.improvements += 1;
+            debug_assert!(
+                {
+                    let mut fresh = island.best.clone();
+                    fresh.routes.iter_mut().for_each(|r| r.update(p));
+                    (fresh.cost(p) - island.best.cost(p)).abs()
+                        < 1e-6 * fresh.cost(p).abs().max(1.0)
+                },
+                "a route's cached cost is stale"
+            );
         }
     }
 }

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use optimizer::model::*;
 use optimizer::{
-    CheckRules, Objective, Problem, SolverConfig, StraightLine, Unlimited, check_plan, routes_of,
-    solve, solve_from,
+    CheckRules, Objective, Problem, SolverConfig, StraightLine, TravelModel, Unlimited, check_plan,
+    routes_of, solve, solve_from,
 };
 use proptest::prelude::*;
 
@@ -292,4 +292,99 @@ fn an_order_bigger_than_every_vehicle_is_unassigned_with_a_reason() {
     let solved = solve(&problem, &SolverConfig::default(), &Unlimited);
     assert_eq!(solved.plan.unassigned.len(), 1);
     assert_eq!(solved.plan.unassigned[0].reason, UnassignedReason::TooLarge);
+}
+
+/// A city-sized fleet (above the size where the R-tree picks candidate couriers): every order
+/// is served near its restaurant, and the plan passes the checker.
+#[test]
+fn a_large_fleet_uses_spatial_candidates_and_stays_feasible() {
+    let base = (52.50, 13.30);
+    let at = |i: u64, salt: u64| {
+        // SplitMix64 of (salt, i): independent positions per salt.
+        let mut h = (salt << 32 ^ i).wrapping_add(0x9E37_79B9_7F4A_7C15);
+        h = (h ^ (h >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        h = (h ^ (h >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        h ^= h >> 31;
+        let u = (h % 10_000) as f64 / 10_000.0;
+        let w = ((h / 10_000) % 10_000) as f64 / 10_000.0;
+        Location::from(Coordinates::parse(base.0 + 0.1 * u, base.1 + 0.15 * w).unwrap())
+    };
+    let couriers: Vec<Courier> = (0..300u64)
+        .map(|v| {
+            Courier::builder(
+                CourierId::parse(format!("c{v}")).unwrap(),
+                Vehicle::of_kind(VehicleKind::ALL[(v % 3) as usize]),
+                TimeWindow::new(t(0.0), t(4.0 * 3600.0)).unwrap(),
+                at(v, 1),
+            )
+            .build()
+            .unwrap()
+        })
+        .collect();
+    let orders: Vec<Order> = (0..120u64)
+        .map(|i| {
+            Order::builder(
+                OrderId::parse(format!("o{i}")).unwrap(),
+                RestaurantId::parse(format!("r{}", i % 40)).unwrap(),
+                at(i % 40, 2),
+                at(i, 3),
+                t((i * 20) as f64),
+            )
+            .ready_at(t((i * 20 + 600) as f64))
+            .deliver_by(t((i * 20 + 2700) as f64))
+            .service(Seconds::new(120.0).unwrap(), Seconds::new(120.0).unwrap())
+            .build()
+            .unwrap()
+        })
+        .collect();
+    let travel = Arc::new(StraightLine::default());
+    let problem = Problem::builder(&couriers, &orders, travel.clone())
+        .build()
+        .unwrap();
+    let construction_only = SolverConfig {
+        max_iterations: Some(1),
+        ..SolverConfig::default()
+    };
+    let config = SolverConfig {
+        max_iterations: Some(600),
+        ..SolverConfig::default()
+    };
+    let start = solve(&problem, &construction_only, &Unlimited);
+    let solved = solve(&problem, &config, &Unlimited);
+    assert!(
+        solved.stats.cost <= start.stats.cost,
+        "search made the plan worse"
+    );
+    assert!(
+        solved.plan.unassigned.is_empty(),
+        "{:?}",
+        solved.plan.unassigned
+    );
+    check_plan(
+        &solved.plan,
+        &couriers,
+        &orders,
+        travel.as_ref(),
+        &CheckRules::default(),
+    )
+    .unwrap();
+    // Couriers start near their first restaurant: no cross-city dispatch on average.
+    let km: Vec<f64> = solved
+        .plan
+        .routes
+        .iter()
+        .map(|route| {
+            let c = couriers.iter().find(|c| c.id() == &route.courier).unwrap();
+            let order = orders
+                .iter()
+                .find(|o| o.id() == &route.stops[0].stop.order)
+                .unwrap();
+            StraightLine::exact().distance(c.position(), order.pickup().location()) / 1000.0
+        })
+        .collect();
+    let mean = km.iter().sum::<f64>() / km.len() as f64;
+    assert!(
+        mean < 2.5,
+        "couriers travel {mean:.2} km on average to their first pickup"
+    );
 }
