@@ -422,6 +422,19 @@ async fn raw_copy_rate(pool: &PgPool, rows: usize, couriers: usize) -> anyhow::R
     Ok(rows as f64 / elapsed)
 }
 
+/// Transactions committed in this database so far (statistics lag by up to half a second).
+async fn commits(pool: &PgPool) -> anyhow::Result<i64> {
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    sqlx::query("SELECT pg_stat_clear_snapshot()")
+        .execute(pool)
+        .await?;
+    Ok(sqlx::query_scalar(
+        "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()",
+    )
+    .fetch_one(pool)
+    .await?)
+}
+
 /// The machine's one-minute load average (Linux), to tell a busy machine's figures apart.
 fn load_average() -> Option<f64> {
     std::fs::read_to_string("/proc/loadavg")
@@ -522,6 +535,7 @@ async fn run(args: Arc<Args>, server: &str, db_name: &str) -> anyhow::Result<ser
     for i in 0..args.couriers {
         shares[i % args.connections].push(Walker::new(i, start));
     }
+    let commits_before = commits(&pool).await?;
     let stop = Arc::new(AtomicBool::new(false));
     let load_before = load_average();
     let began = Instant::now();
@@ -558,6 +572,7 @@ async fn run(args: Arc<Args>, server: &str, db_name: &str) -> anyhow::Result<ser
     api_server.abort();
     tracker.shutdown().await;
 
+    let commits_during = commits(&pool).await? - commits_before;
     let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM positions")
         .fetch_one(&pool)
         .await?;
@@ -609,6 +624,8 @@ async fn run(args: Arc<Args>, server: &str, db_name: &str) -> anyhow::Result<ser
         },
         "batch_points": args.batch_points,
         "parallel_writes": args.parallel_writes,
+        "db_commits": commits_during,
+        "rows_per_commit": (stored as f64 / commits_during.max(1) as f64).round(),
         "linger_ms": args.linger_ms,
         "unavailable_503": total.unavailable,
         "other_errors": total.other_errors,
