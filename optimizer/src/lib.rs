@@ -21,6 +21,7 @@
 pub mod checker;
 pub mod model;
 pub mod objective;
+pub mod replan;
 pub mod travel;
 
 mod construction;
@@ -34,6 +35,7 @@ pub use checker::{CheckRules, check_plan};
 pub use objective::Objective;
 pub use problem::{Problem, ProblemBuilder, ProblemError};
 pub use random::Random;
+pub use replan::{CityState, PlanDiff, ReplanConfig, Replanned, replan};
 pub use solver::{
     Budget, SolveStats, Solved, SolverConfig, Unlimited, routes_of, solve, solve_from,
 };

@@ -39,6 +39,15 @@ pub enum ProblemError {
     /// An order that is delivered, failed or cancelled was passed in.
     #[error("order {0} is already {1} and cannot be planned")]
     Final(String, OrderStatus),
+    /// A courier's commitments, extended by replanning, contradict each other.
+    #[error("inconsistent commitments of courier {courier}")]
+    Commitment {
+        /// The courier.
+        courier: String,
+        /// What is wrong.
+        #[source]
+        source: crate::model::ModelError,
+    },
     /// An order picked up but on no courier's board.
     #[error("order {0} is picked up but on no courier's board")]
     PickedUpNowhere(String),
