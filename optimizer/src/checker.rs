@@ -17,6 +17,8 @@ pub struct CheckRules {
     pub hard_deadlines: bool,
     /// Orders staff pinned to couriers.
     pub pins: HashMap<OrderId, CourierId>,
+    /// How orders may be grouped into trips.
+    pub trips: crate::problem::TripRules,
 }
 
 /// Checks `plan` against the couriers, orders and travel model it was made for. Returns every
@@ -70,6 +72,9 @@ pub fn check_plan(
             .map(|o| o.size().units() as i64)
             .sum();
         let mut picked: HashSet<&OrderId> = HashSet::new();
+        // The bag, for the trip rules: what is on board, and whether delivering has begun.
+        let mut bag: Vec<&OrderId> = courier.onboard().iter().collect();
+        let mut delivering = !bag.is_empty();
         let mut dropped: HashSet<&OrderId> = HashSet::new();
         let mut position = courier.position();
         let mut t = courier.available_at().max(courier.shift().start()).secs();
@@ -101,6 +106,26 @@ pub fn check_plan(
             }
             match s.stop.kind {
                 StopKind::Pickup => {
+                    if chosen && rules.trips.one_trip_at_a_time && delivering {
+                        errors.push(format!(
+                            "courier {} picks up {id} before finishing the trip it is delivering",
+                            route.courier
+                        ));
+                    }
+                    if chosen
+                        && rules.trips.single_restaurant
+                        && bag.iter().any(|o| {
+                            orders_by_id
+                                .get(o)
+                                .is_some_and(|other| other.restaurant() != order.restaurant())
+                        })
+                    {
+                        errors.push(format!(
+                            "courier {} carries {id} with food from another restaurant",
+                            route.courier
+                        ));
+                    }
+                    bag.push(id);
                     if onboard.contains(id) {
                         errors.push(format!("order {id} is on board but picked up again"));
                     }
@@ -121,6 +146,8 @@ pub fn check_plan(
                     load += order.size().units() as i64;
                 }
                 StopKind::Dropoff => {
+                    bag.retain(|o| *o != id);
+                    delivering = !bag.is_empty();
                     if !picked.contains(id) && !onboard.contains(id) {
                         errors.push(format!(
                             "order {id} is dropped off by {} before (or without) its pickup",

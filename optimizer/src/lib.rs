@@ -33,7 +33,7 @@ mod solver;
 
 pub use checker::{CheckRules, check_plan};
 pub use objective::Objective;
-pub use problem::{Problem, ProblemBuilder, ProblemError};
+pub use problem::{Problem, ProblemBuilder, ProblemError, TripRules};
 pub use random::Random;
 pub use replan::{CityState, PlanDiff, ReplanConfig, Replanned, replan};
 pub use solver::{

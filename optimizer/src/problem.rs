@@ -53,6 +53,24 @@ pub enum ProblemError {
     PickedUpNowhere(String),
 }
 
+/// How orders may be grouped into trips. The live dispatcher allows any interleaving; the
+/// MDRP benchmark requires trips from one restaurant, each delivered before the next starts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct TripRules {
+    /// All orders picked up together come from one restaurant.
+    pub single_restaurant: bool,
+    /// A courier picks up nothing while carrying food: each trip is delivered before the next.
+    pub one_trip_at_a_time: bool,
+}
+
+impl TripRules {
+    /// Whether any rule is on.
+    pub fn any(&self) -> bool {
+        self.single_restaurant || self.one_trip_at_a_time
+    }
+}
+
 /// One stop of one order.
 #[derive(Clone, Debug)]
 pub(crate) struct Node {
@@ -65,6 +83,8 @@ pub(crate) struct Node {
     pub service: f64,
     /// +size at a pickup, -size at a drop-off.
     pub demand: i32,
+    /// Index of the order's restaurant (for trip rules).
+    pub restaurant: usize,
 }
 
 /// One order.
@@ -97,11 +117,14 @@ pub(crate) struct Vehicle {
     pub end_close: f64,
     pub capacity: i32,
     pub inv_speed: f64,
+    pub speed: f64,
     pub initial_load: i32,
     /// Committed stops, visited first and in this order.
     pub fixed: Vec<usize>,
     /// Identical empty vehicles share a class; only one per class is tried when opening a route.
     pub class: usize,
+    /// Restaurant of the food already on board, for trip rules.
+    pub onboard_restaurant: Option<usize>,
 }
 
 /// A planning problem, ready for the solver.
@@ -112,6 +135,9 @@ pub struct Problem {
     pub(crate) dist: DistanceCache,
     pub(crate) objective: Objective,
     pub(crate) places: Vec<Location>,
+    pub(crate) trips: TripRules,
+    /// Travel times are rounded up to multiples of this step, when set.
+    pub(crate) time_step: Option<f64>,
 }
 
 /// Collects the optional inputs of a [`Problem`].
@@ -123,6 +149,8 @@ pub struct ProblemBuilder<'a> {
     objective: Objective,
     previous: HashMap<OrderId, CourierId>,
     pins: HashMap<OrderId, CourierId>,
+    trips: TripRules,
+    time_step: Option<f64>,
 }
 
 impl Problem {
@@ -140,6 +168,8 @@ impl Problem {
             objective: Objective::default(),
             previous: HashMap::new(),
             pins: HashMap::new(),
+            trips: TripRules::default(),
+            time_step: None,
         }
     }
 
@@ -166,7 +196,10 @@ impl Problem {
     /// Travel time between two places for vehicle `v`.
     #[inline]
     pub(crate) fn time(&self, v: usize, a: usize, b: usize) -> f64 {
-        self.dist.get(a, b) * self.vehicles[v].inv_speed
+        match self.time_step {
+            None => self.dist.get(a, b) * self.vehicles[v].inv_speed,
+            Some(step) => (self.dist.get(a, b) / self.vehicles[v].speed / step).ceil() * step,
+        }
     }
 
     /// Latest service start of node `n` on vehicle `v`: its window, and for pickups the shift end.
@@ -197,6 +230,19 @@ impl ProblemBuilder<'_> {
     /// Which courier the previous plan gave each order, for the stability cost.
     pub fn previous(mut self, previous: HashMap<OrderId, CourierId>) -> Self {
         self.previous = previous;
+        self
+    }
+
+    /// How orders may be grouped into trips (default: freely).
+    pub fn trip_rules(mut self, rules: TripRules) -> Self {
+        self.trips = rules;
+        self
+    }
+
+    /// Rounds every travel time up to a multiple of `step` (the MDRP benchmark counts whole
+    /// minutes); the travel model given to the checker must round the same way.
+    pub fn time_step(mut self, step: Option<f64>) -> Self {
+        self.time_step = step.filter(|s| s.is_finite() && *s > 0.0);
         self
     }
 
@@ -234,11 +280,14 @@ impl ProblemBuilder<'_> {
             }
         }
         let hard = self.objective.hard_deadlines;
+        let mut restaurant_of: HashMap<&crate::model::RestaurantId, usize> = HashMap::new();
         let mut nodes = Vec::with_capacity(self.orders.len() * 2);
         let mut jobs = Vec::with_capacity(self.orders.len());
         let mut places = Vec::with_capacity(self.orders.len() * 2 + self.couriers.len() * 2);
         for (j, o) in self.orders.iter().enumerate() {
             let size = o.size().units().min(i32::MAX as u32) as i32;
+            let next = restaurant_of.len();
+            let restaurant = *restaurant_of.entry(o.restaurant()).or_insert(next);
             let p = o.pickup();
             let d = o.dropoff();
             nodes.push(Node {
@@ -248,6 +297,7 @@ impl ProblemBuilder<'_> {
                 close: p.window().end().secs(),
                 service: p.service().secs(),
                 demand: size,
+                restaurant,
             });
             let close = if hard {
                 d.window().end().secs()
@@ -261,6 +311,7 @@ impl ProblemBuilder<'_> {
                 close,
                 service: d.service().secs(),
                 demand: -size,
+                restaurant,
             });
             places.push(p.location());
             places.push(d.location());
@@ -288,6 +339,7 @@ impl ProblemBuilder<'_> {
                 places.len() - 1
             });
             let mut initial_load = 0i32;
+            let mut onboard_restaurant = None;
             for id in c.onboard() {
                 let j = *job_of.get(id).ok_or_else(|| ProblemError::UnknownOrder {
                     courier: c.id().to_string(),
@@ -299,6 +351,7 @@ impl ProblemBuilder<'_> {
                 jobs[j].onboard = Some(v);
                 jobs[j].locked = Some(v);
                 initial_load += nodes[2 * j].demand;
+                onboard_restaurant.get_or_insert(nodes[2 * j].restaurant);
                 // Food in the bag is delivered, late or not: its deadline becomes soft.
                 let drop = &mut nodes[2 * j + 1];
                 if drop.close < crate::model::Time::NEVER.secs() {
@@ -363,9 +416,11 @@ impl ProblemBuilder<'_> {
                 },
                 capacity: c.vehicle().capacity().units().min(i32::MAX as u32) as i32,
                 inv_speed: 1.0 / c.vehicle().speed_mps(),
+                speed: c.vehicle().speed_mps(),
                 initial_load,
                 fixed,
                 class,
+                onboard_restaurant,
             });
         }
         for (j, o) in self.orders.iter().enumerate() {
@@ -398,6 +453,8 @@ impl ProblemBuilder<'_> {
             dist,
             objective: self.objective,
             places,
+            trips: self.trips,
+            time_step: self.time_step,
         })
     }
 }

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{Courier, CourierId, Order, OrderId, Plan, Seconds, Stop, StopKind, Time};
 use crate::objective::Objective;
-use crate::problem::{Problem, ProblemError};
+use crate::problem::{Problem, ProblemError, TripRules};
 use crate::solver::{Budget, SolveStats, SolverConfig, routes_of, solve_from};
 use crate::travel::TravelModel;
 
@@ -36,6 +36,10 @@ pub struct ReplanConfig {
     pub hysteresis: f64,
     /// How many times one order may move between couriers.
     pub max_reassignments: u32,
+    /// How orders may be grouped into trips.
+    pub trips: TripRules,
+    /// Round travel times up to multiples of this step (the MDRP benchmark's whole minutes).
+    pub time_step: Option<f64>,
     /// The objective.
     pub objective: Objective,
     /// The search.
@@ -48,6 +52,8 @@ impl Default for ReplanConfig {
             commitment_horizon: Seconds::new(180.0).expect("a positive constant"),
             hysteresis: 120.0,
             max_reassignments: 2,
+            trips: TripRules::default(),
+            time_step: None,
             objective: Objective::meal_delivery(),
             solver: SolverConfig {
                 max_iterations: None,
@@ -201,6 +207,8 @@ pub fn replan(
         .objective(objective)
         .previous(previous_courier.clone())
         .pins(pins)
+        .trip_rules(config.trips)
+        .time_step(config.time_step)
         .build()?;
     let previous_routes = routes_of(state.previous);
     let solved = solve_from(&problem, &previous_routes, &config.solver, budget);

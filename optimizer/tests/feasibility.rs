@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use optimizer::model::*;
 use optimizer::{
-    CheckRules, Objective, Problem, SolverConfig, StraightLine, TravelModel, Unlimited, check_plan,
-    routes_of, solve, solve_from,
+    CheckRules, Objective, Problem, SolverConfig, StraightLine, TravelModel, TripRules, Unlimited,
+    check_plan, routes_of, solve, solve_from,
 };
 use proptest::prelude::*;
 
@@ -65,6 +65,26 @@ fn courier_spec() -> impl Strategy<Value = CourierSpec> {
             shift,
             capacity,
         })
+}
+
+/// Straight-line distance with travel times rounded up to a step, as the MDRP rules count
+/// whole minutes; the solver is told the same step.
+struct Rounded {
+    step: Option<f64>,
+}
+
+impl TravelModel for Rounded {
+    fn distance(&self, from: Location, to: Location) -> f64 {
+        StraightLine::exact().distance(from, to)
+    }
+
+    fn duration(&self, from: Location, to: Location, vehicle: &Vehicle) -> f64 {
+        let d = self.distance(from, to);
+        match self.step {
+            Some(step) => (d / vehicle.speed_mps() / step).ceil() * step,
+            None => d / vehicle.speed_mps(),
+        }
+    }
 }
 
 fn loc(p: (f64, f64)) -> Location {
@@ -185,18 +205,23 @@ proptest! {
         hard in any::<bool>(),
         seed in 0u64..1000,
         islands in 1usize..=2,
+        trips in (any::<bool>(), any::<bool>()),
+        step in prop::option::weighted(0.3, 1.0..120.0f64),
     ) {
         let s = scenario(&orders, &couriers, onboard, committed, pin);
         let objective = if hard { Objective::vehicles_then_distance() } else { Objective::meal_delivery() };
-        let travel = Arc::new(StraightLine::default());
+        let travel = Arc::new(Rounded { step });
+        let trips = TripRules { single_restaurant: trips.0, one_trip_at_a_time: trips.1 };
         let problem = Problem::builder(&s.couriers, &s.orders, travel.clone())
             .objective(objective)
             .pins(s.pins.clone())
+            .trip_rules(trips)
+            .time_step(step)
             .build()
             .unwrap();
         let config = SolverConfig { seed, max_iterations: Some(60), islands, epoch: 20, ..SolverConfig::default() };
         let solved = solve(&problem, &config, &Unlimited);
-        let rules = CheckRules { hard_deadlines: hard, pins: s.pins.clone() };
+        let rules = CheckRules { hard_deadlines: hard, pins: s.pins.clone(), trips };
         if let Err(errors) = check_plan(&solved.plan, &s.couriers, &s.orders, travel.as_ref(), &rules) {
             prop_assert!(false, "checker rejected the plan: {errors:#?}\nplan: {:#?}", solved.plan);
         }

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use optimizer::model::*;
 use optimizer::{
-    CheckRules, CityState, ReplanConfig, Replanned, SolverConfig, StraightLine, Unlimited,
-    check_plan, replan,
+    CheckRules, CityState, ReplanConfig, Replanned, SolverConfig, StraightLine, TripRules,
+    Unlimited, check_plan, replan,
 };
 
 fn t(s: f64) -> Time {
@@ -114,6 +114,7 @@ impl Scene {
         let rules = CheckRules {
             hard_deadlines: false,
             pins: self.pins.clone(),
+            trips: config.trips,
         };
         check_plan(&out.plan, &committed, &self.orders, travel.as_ref(), &rules)
             .unwrap_or_else(|e| panic!("checker rejected the replan: {e:#?}"));
@@ -300,4 +301,43 @@ fn orders_from_one_restaurant_are_bundled_and_timed_for_the_kitchen() {
     assert_eq!(eta.1, cid("a"));
     assert!((eta.2.secs() - 1120.0).abs() < 1e-6, "{:?}", eta.2);
     assert_eq!(out.diff.assigned.len(), 2);
+}
+
+#[test]
+fn mdrp_trip_rules_keep_one_restaurant_per_trip_and_one_trip_at_a_time() {
+    // Two restaurants side by side, one courier: freely it would carry both orders at once;
+    // under the MDRP rules it delivers one trip before starting the next.
+    let scene = Scene::new(
+        vec![courier("a", 0.0, 0.0)],
+        vec![
+            order("o1", (0.0, 0.0), (3000.0, 0.0)),
+            order("o2", (50.0, 0.0), (3050.0, 0.0)),
+        ],
+    );
+    let free = scene.replan(&Plan::default(), &config());
+    let kinds = |out: &Replanned| -> Vec<StopKind> {
+        out.plan.routes[0]
+            .stops
+            .iter()
+            .map(|s| s.stop.kind)
+            .collect()
+    };
+    assert_eq!(kinds(&free)[..2], [StopKind::Pickup, StopKind::Pickup]);
+    let mdrp = ReplanConfig {
+        trips: TripRules {
+            single_restaurant: true,
+            one_trip_at_a_time: true,
+        },
+        ..config()
+    };
+    let strict = scene.replan(&Plan::default(), &mdrp);
+    assert_eq!(
+        kinds(&strict),
+        vec![
+            StopKind::Pickup,
+            StopKind::Dropoff,
+            StopKind::Pickup,
+            StopKind::Dropoff
+        ]
+    );
 }

@@ -4,7 +4,7 @@
 
 use crate::problem::Problem;
 use crate::random::Random;
-use crate::solution::{EPS, Route, evaluate_into};
+use crate::solution::{EPS, Route, evaluate_into, trips_ok_with};
 
 /// A place for an order in a route: its pickup goes before position `i` and its drop-off before
 /// position `k` (`k >= i`) of the route as it was; `delta` is the cost increase.
@@ -49,6 +49,8 @@ pub(crate) fn best_insertion(
     let timed = p.objective.is_time_dependent();
     let mut best: Option<Insertion> = None;
     let mut blink = blink;
+    let onboard = p.jobs[j].onboard.is_some();
+    let trip_rules = p.trips.any();
     let mut consider = |i: usize, k: usize, delta: f64, best: &mut Option<Insertion>| {
         if let Some((rng, rate)) = blink.as_mut()
             && *rate > 0.0
@@ -56,7 +58,9 @@ pub(crate) fn best_insertion(
         {
             return;
         }
-        if best.is_none_or(|b| delta < b.delta) {
+        if best.is_none_or(|b| delta < b.delta)
+            && (!trip_rules || trips_ok_with(p, r, (!onboard).then_some(i), k, pn, dn))
+        {
             *best = Some(Insertion { v, i, k, delta });
         }
     };

@@ -28,6 +28,79 @@ pub(crate) struct Route {
     pub feasible: bool,
 }
 
+/// Follows a stop sequence and tells whether it keeps the problem's trip rules: with one trip
+/// at a time, no pickup once drop-offs have begun until the bag is empty; with single-restaurant
+/// trips, everything in the bag at once comes from one restaurant.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct TripWalk {
+    load: i32,
+    dropping: bool,
+    restaurant: Option<usize>,
+}
+
+impl TripWalk {
+    /// The state when vehicle `v` sets off.
+    pub fn start(p: &Problem, v: usize) -> TripWalk {
+        let vehicle = &p.vehicles[v];
+        TripWalk {
+            load: vehicle.initial_load,
+            dropping: vehicle.initial_load > 0,
+            restaurant: vehicle.onboard_restaurant,
+        }
+    }
+
+    /// Visits node `n`; false when that breaks a rule.
+    pub fn step(&mut self, p: &Problem, n: usize) -> bool {
+        let node = &p.nodes[n];
+        if node.pickup {
+            if self.load > 0 {
+                if p.trips.one_trip_at_a_time && self.dropping {
+                    return false;
+                }
+                if p.trips.single_restaurant
+                    && self.restaurant.is_some_and(|r| r != node.restaurant)
+                {
+                    return false;
+                }
+            }
+            self.restaurant.get_or_insert(node.restaurant);
+        } else {
+            self.dropping = true;
+        }
+        self.load += node.demand;
+        if self.load <= 0 {
+            self.dropping = false;
+            self.restaurant = None;
+        }
+        true
+    }
+}
+
+/// Whether route `r` with job `j` inserted (pickup before position `i` unless on board, drop-off
+/// before position `k`) keeps the trip rules.
+pub(crate) fn trips_ok_with(
+    p: &Problem,
+    r: &Route,
+    i: Option<usize>,
+    k: usize,
+    pn: usize,
+    dn: usize,
+) -> bool {
+    let mut walk = TripWalk::start(p, r.v);
+    for pos in 0..=r.nodes.len() {
+        if i == Some(pos) && !walk.step(p, pn) {
+            return false;
+        }
+        if k == pos && !walk.step(p, dn) {
+            return false;
+        }
+        if pos < r.nodes.len() && !walk.step(p, r.nodes[pos]) {
+            return false;
+        }
+    }
+    true
+}
+
 /// The outcome of a forward pass over a node sequence.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Evaluation {
@@ -164,12 +237,18 @@ pub(crate) fn evaluate_into(
     let mut cost = 0.0;
     // Committed stops are facts, not choices: their lateness is not the plan's infeasibility.
     let fixed = vehicle.fixed.len().min(nodes.len());
+    let mut trips = p.trips.any().then(|| TripWalk::start(p, v));
     for (k, &n) in nodes.iter().enumerate() {
+        if let Some(walk) = trips.as_mut()
+            && !walk.step(p, n)
+            && k >= fixed
+        {
+            feasible = false;
+        }
         let node = &p.nodes[n];
         let here = Problem::place(n);
-        let d = p.dist.get(place, here);
-        distance += d;
-        let arrival = t + d * vehicle.inv_speed;
+        distance += p.dist.get(place, here);
+        let arrival = t + p.time(v, place, here);
         let start = arrival.max(node.open);
         if k >= fixed && start > p.close(v, n) + EPS {
             feasible = false;
@@ -198,9 +277,8 @@ pub(crate) fn evaluate_into(
         place = here;
     }
     if let Some(end) = vehicle.end_place {
-        let d = p.dist.get(place, end);
-        distance += d;
-        t += d * vehicle.inv_speed;
+        distance += p.dist.get(place, end);
+        t += p.time(v, place, end);
         if t > vehicle.end_close + EPS {
             feasible = false;
         }
