@@ -2,3 +2,4 @@
 //! Each binary in `src/bin` prints figures measured in its own run; nothing is hard-coded.
 
 pub mod lilim;
+pub mod mdrp;
