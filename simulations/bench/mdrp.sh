@@ -51,6 +51,9 @@ done
 
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//' || echo unknown)
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+defaults=$("$bin" -h | grep -o -- '--[a-z-]* <[A-Z_]*>.*\[default: [^]]*\]' \
+    | sed -E 's/^(--[a-z-]*) .*\[default: ([^]]*)\]$/\1 \2/' | paste -sd, - | sed 's/,/, /g')
+export MDRP_DEFAULTS=$defaults
 python3 - "$out" "$report" "$started" "$jobs" "$cpu" "$commit" "${extra[*]:-}" "${policies[@]}" <<'PY'
 import json, math, os, sys
 
@@ -83,6 +86,7 @@ lines = ["# MDRP benchmark (Grubhub instances)", "",
          f"Run started {started} on commit `{commit}`; machine: {os.cpu_count()} cores ({cpu}), {jobs} parallel jobs.",
          "Every solution is checked by `../shared/tools/mdrp_eval.py` (the official evaluator's rules plus stricter "
          "ones); the metrics below are `mdrp`'s own JSON, and any disagreement with the evaluator beyond 1e-6 is listed.",
+         f"`mdrp` defaults at that commit: {os.environ.get('MDRP_DEFAULTS', '?')}.",
          "Anchors: Reyes et al. 2018, rolling-horizon matching with 5-minute cycles, Table 17 (\"Perfect\"), "
          "means over all 240 instances. Targets from issue 4.", ""]
 for policy in policies:

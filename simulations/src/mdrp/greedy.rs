@@ -21,8 +21,8 @@ impl Default for Greedy {
     fn default() -> Self {
         Self {
             horizon: 10,
-            bundle_window: 5,
-            bundle_limit: 2,
+            bundle_window: 10,
+            bundle_limit: 3,
         }
     }
 }
