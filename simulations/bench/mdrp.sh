@@ -29,6 +29,7 @@ report=${MDRP_REPORT:-$repo/simulations/MDRP.md}
 cargo build --release --locked -p simulations --bin mdrp
 bin=$repo/target/release/mdrp
 export bin evaluator instances out
+unset RUST_BACKTRACE RUST_LIB_BACKTRACE  # a failed run's reason is its `Error:` line
 
 started=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 for policy in "${policies[@]}"; do
@@ -40,7 +41,7 @@ for policy in "${policies[@]}"; do
         d=$out/$POLICY/{}
         mkdir -p "$d"
         "$bin" --instance "$instances/{}" --out "$d" --policy "$POLICY" "$@" >"$d/metrics.json" 2>"$d/stderr.txt" \
-            || { echo "{}: mdrp failed: $(tail -n1 "$d/stderr.txt")" >&2; exit 0; }
+            || { echo "{}: mdrp failed: $(grep -m1 "^Error" "$d/stderr.txt")" >&2; exit 0; }
         python3 "$evaluator" "$instances/{}" "$d" >"$d/eval.json" || echo "{}: evaluator says infeasible" >&2
         true
     ' _ "${extra[@]}"
@@ -97,7 +98,8 @@ for policy in policies:
         m, e = load(os.path.join(d, n, "metrics.json")), load(os.path.join(d, n, "eval.json"))
         if m is None:
             err = open(os.path.join(d, n, "stderr.txt")).read().strip().splitlines()
-            failed.append((n, err[-1] if err else "no output"))
+            err = [l for l in err if l.startswith("Error")] or err[-1:] or ["no output"]
+            failed.append((n, err[0]))
             continue
         if not e or not e.get("feasible"):
             infeasible.append((n, (e or {}).get("errors", ["no evaluator output"])[:1]))
