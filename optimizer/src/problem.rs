@@ -136,6 +136,8 @@ pub struct Problem {
     pub(crate) objective: Objective,
     pub(crate) places: Vec<Location>,
     pub(crate) trips: TripRules,
+    /// Longitudes are scaled by this (the cosine of the mean latitude) for spatial keys.
+    pub(crate) lon_scale: f64,
     /// Travel times are rounded up to multiples of this step, when set.
     pub(crate) time_step: Option<f64>,
 }
@@ -445,6 +447,7 @@ impl ProblemBuilder<'_> {
                 jobs[j].previous = Some(v);
             }
         }
+        let lon_scale = crate::construction::lon_scale_of(&places);
         let dist = DistanceCache::new(places.clone(), self.travel);
         Ok(Problem {
             nodes,
@@ -454,6 +457,7 @@ impl ProblemBuilder<'_> {
             objective: self.objective,
             places,
             trips: self.trips,
+            lon_scale,
             time_step: self.time_step,
         })
     }

@@ -82,6 +82,8 @@ pub struct SolveStats {
     pub routes_removed: u64,
     /// Times the best solution improved.
     pub improvements: u64,
+    /// Objective value of the starting solution (constructed, or the repaired previous plan).
+    pub start_cost: f64,
     /// Final objective value.
     pub cost: f64,
     /// Final distance.
@@ -235,6 +237,7 @@ struct Island<'a> {
 }
 
 fn run(p: &Problem, config: &SolverConfig, budget: &dyn Budget, start: Solution) -> Solved {
+    let start_cost = start.cost(p);
     let neighbours = Neighbours::new(p);
     let islands_n = config.islands.max(1);
     let mut master = Random::new(config.seed);
@@ -269,7 +272,14 @@ fn run(p: &Problem, config: &SolverConfig, budget: &dyn Budget, start: Solution)
         0.0
     };
     if p.jobs.is_empty() {
-        return finish(p, &start, SolveStats::default());
+        return finish(
+            p,
+            &start,
+            SolveStats {
+                start_cost,
+                ..SolveStats::default()
+            },
+        );
     }
     // Phase 1: remove routes while the budget allows, giving up early when removals stop
     // succeeding (each attempt may use at most `patience` of the budget past the last success).
@@ -322,7 +332,9 @@ fn run(p: &Problem, config: &SolverConfig, budget: &dyn Budget, start: Solution)
                 if f >= 1.0 {
                     return true;
                 }
-                lns_step(island, &neighbours, &ruins, &weights, config, f);
+                lns_step(island, &neighbours, &ruins, &weights, config, f, &|| {
+                    budget.used() >= 1.0
+                });
                 i += 1;
             }
             false
@@ -342,7 +354,10 @@ fn run(p: &Problem, config: &SolverConfig, budget: &dyn Budget, start: Solution)
             (ka.0, ka.1).cmp(&(kb.0, kb.1)).then(ka.2.total_cmp(&kb.2))
         })
         .unwrap_or(0);
-    let mut stats = SolveStats::default();
+    let mut stats = SolveStats {
+        start_cost,
+        ..SolveStats::default()
+    };
     for island in &islands {
         stats.iterations += island.stats.iterations;
         stats.routes_removed += island.stats.routes_removed;
@@ -357,6 +372,8 @@ fn run(p: &Problem, config: &SolverConfig, budget: &dyn Budget, start: Solution)
         &mut rng,
         &[&RelocatePair, &ExchangePairs, &ReorderInRoute],
         5,
+        // A little past the budget at most: the descent is the last polish.
+        &|| budget.used() >= 1.05,
     );
     finish(p, &best, stats)
 }
@@ -415,6 +432,9 @@ fn share_best(p: &Problem, islands: &mut [Island<'_>]) {
     }
 }
 
+/// Above this many orders, new bests are not polished by a full local-search pass.
+const LOCAL_SEARCH_ON_BEST_MAX_JOBS: usize = 600;
+
 fn lns_step(
     island: &mut Island<'_>,
     neighbours: &Neighbours,
@@ -422,6 +442,7 @@ fn lns_step(
     weights: &[f64],
     config: &SolverConfig,
     progress: f64,
+    over: &dyn Fn() -> bool,
 ) {
     let p = island.p;
     let rng = &mut island.rng;
@@ -486,15 +507,19 @@ fn lns_step(
     if accept {
         island.current = candidate;
         if island.current.better_than(p, &island.best) {
-            // Intensify around every new best with the local moves.
-            descend(
-                p,
-                neighbours,
-                &mut island.current,
-                &mut island.rng,
-                &[&RelocatePair, &ReorderInRoute],
-                2,
-            );
+            // Intensify around every new best with the local moves (a full pass over every
+            // order, so only on problems small enough for it to be cheap).
+            if jobs <= LOCAL_SEARCH_ON_BEST_MAX_JOBS {
+                descend(
+                    p,
+                    neighbours,
+                    &mut island.current,
+                    &mut island.rng,
+                    &[&RelocatePair, &ReorderInRoute],
+                    2,
+                    over,
+                );
+            }
             island.best = island.current.clone();
             island.stats.improvements += 1;
             debug_assert!(

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use crate::model::{Location, Vehicle};
+use crate::model::{Coordinates, Location, Vehicle};
 
 /// How far apart two places are on the way a courier travels.
 pub trait TravelModel: Send + Sync {
@@ -18,6 +18,12 @@ pub trait TravelModel: Send + Sync {
     /// Travel time in seconds for `vehicle`; by default distance over the vehicle's speed.
     fn duration(&self, from: Location, to: Location, vehicle: &Vehicle) -> f64 {
         self.distance(from, to) / vehicle.speed_mps()
+    }
+
+    /// For straight-line models: the detour factor, so a cache can measure with precomputed
+    /// vectors and get exactly what [`TravelModel::distance`] would.
+    fn straight_line_detour(&self) -> Option<f64> {
+        None
     }
 }
 
@@ -62,11 +68,17 @@ impl Default for StraightLine {
 impl TravelModel for StraightLine {
     fn distance(&self, from: Location, to: Location) -> f64 {
         let d = match (from, to) {
-            (Location::Wgs84(a), Location::Wgs84(b)) => a.haversine_m(b),
+            (Location::Wgs84(a), Location::Wgs84(b)) => {
+                Coordinates::great_circle_m(a.unit_vector(), b.unit_vector())
+            }
             (Location::Planar(a), Location::Planar(b)) => a.distance(b),
             _ => return f64::INFINITY,
         };
         d * self.detour_factor
+    }
+
+    fn straight_line_detour(&self) -> Option<f64> {
+        Some(self.detour_factor)
     }
 }
 
@@ -81,12 +93,33 @@ pub struct DistanceCache {
     places: Vec<Location>,
     model: Arc<dyn TravelModel>,
     dense: Option<Arc<Vec<f64>>>,
+    /// For a straight-line model on WGS84 places: each place's unit vector and the detour.
+    vectors: Option<(Arc<Vec<[f64; 3]>>, f64)>,
 }
 
 impl DistanceCache {
     /// Builds the cache for `places`.
     pub fn new(places: Vec<Location>, model: Arc<dyn TravelModel>) -> Self {
         let n = places.len();
+        // Straight lines on the sphere are cheap from precomputed vectors: no matrix needed.
+        let vectors = model.straight_line_detour().and_then(|detour| {
+            let v: Option<Vec<[f64; 3]>> = places
+                .iter()
+                .map(|l| match l {
+                    Location::Wgs84(c) => Some(c.unit_vector()),
+                    Location::Planar(_) => None,
+                })
+                .collect();
+            v.map(|v| (Arc::new(v), detour))
+        });
+        if vectors.is_some() {
+            return DistanceCache {
+                places,
+                model,
+                dense: None,
+                vectors,
+            };
+        }
         let dense = (n <= DENSE_LIMIT).then(|| {
             let mut m = vec![0.0; n * n];
             m.par_chunks_mut(n.max(1)).enumerate().for_each(|(i, row)| {
@@ -102,12 +135,16 @@ impl DistanceCache {
             places,
             model,
             dense,
+            vectors: None,
         }
     }
 
     /// Distance from place `a` to place `b` (indices into the places given at construction).
     #[inline]
     pub fn get(&self, a: usize, b: usize) -> f64 {
+        if let Some((v, detour)) = &self.vectors {
+            return Coordinates::great_circle_m(v[a], v[b]) * detour;
+        }
         match &self.dense {
             Some(m) => m[a * self.places.len() + b],
             None if a == b => 0.0,
@@ -153,6 +190,24 @@ mod tests {
         let t = model.duration(a, b, &bike);
         assert!((t - model.distance(a, b) / bike.speed_mps()).abs() < 1e-9);
         assert!(t > 0.0);
+    }
+
+    #[test]
+    fn the_vector_cache_agrees_exactly_with_the_model() {
+        let places: Vec<Location> = (0..6)
+            .map(|i| {
+                Coordinates::parse(52.5 + 0.01 * i as f64, 13.4 - 0.02 * i as f64)
+                    .unwrap()
+                    .into()
+            })
+            .collect();
+        let model = StraightLine::default();
+        let cache = DistanceCache::new(places.clone(), Arc::new(model));
+        for i in 0..6 {
+            for j in 0..6 {
+                assert_eq!(cache.get(i, j), model.distance(places[i], places[j]));
+            }
+        }
     }
 
     #[test]

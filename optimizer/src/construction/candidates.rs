@@ -36,7 +36,7 @@ pub(crate) fn key(loc: Location, lon_scale: f64) -> [f64; 2] {
 impl CandidateIndex {
     /// Indexes the couriers' positions and planned stops of `sol`.
     pub fn build(p: &Problem, sol: &Solution) -> CandidateIndex {
-        let lon_scale = lon_scale(p);
+        let lon_scale = p.lon_scale;
         if p.vehicles.len() < ALL_ROUTES_BELOW {
             return CandidateIndex {
                 tree: None,
@@ -101,19 +101,15 @@ impl CandidateIndex {
     }
 }
 
-pub(crate) fn lon_scale(p: &Problem) -> f64 {
-    let lats: Vec<f64> = p
-        .places
-        .iter()
-        .filter_map(|l| match l {
-            Location::Wgs84(c) => Some(c.lat()),
-            Location::Planar(_) => None,
-        })
-        .collect();
-    if lats.is_empty() {
+/// The cosine of the mean latitude of the WGS84 places (1 for planar ones).
+pub(crate) fn lon_scale_of(places: &[Location]) -> f64 {
+    let (sum, n) = places.iter().fold((0.0, 0usize), |(sum, n), l| match l {
+        Location::Wgs84(c) => (sum + c.lat(), n + 1),
+        Location::Planar(_) => (sum, n),
+    });
+    if n == 0 {
         1.0
     } else {
-        let mean = lats.iter().sum::<f64>() / lats.len() as f64;
-        mean.to_radians().cos().max(0.01)
+        (sum / n as f64).to_radians().cos().max(0.01)
     }
 }

@@ -6,11 +6,11 @@
 mod candidates;
 mod insertion;
 
-pub(crate) use candidates::{CandidateIndex, FIRST_RING};
+pub(crate) use candidates::{CandidateIndex, FIRST_RING, lon_scale_of};
 
 /// The spatial key of a place, as the candidate index uses it.
 pub(crate) fn key_of(p: &Problem, place: usize) -> [f64; 2] {
-    candidates::key(p.places[place], candidates::lon_scale(p))
+    candidates::key(p.places[place], p.lon_scale)
 }
 pub use insertion::Insertion;
 pub(crate) use insertion::{Scratch, best_insertion};
@@ -88,6 +88,9 @@ pub(crate) fn insert_greedy(
     }
 }
 
+/// Largest batch inserted by regret; larger batches use cheapest insertion.
+const REGRET_MAX_JOBS: usize = 400;
+
 /// A job's best insertion into each of its candidate couriers.
 type PerCourier = Vec<(usize, Option<Insertion>)>;
 
@@ -101,6 +104,15 @@ pub(crate) fn insert_with_regret(
     k: usize,
     open: Open,
 ) {
+    if jobs.len() > REGRET_MAX_JOBS {
+        // Regret scans every pending job after each insertion, quadratic in the batch: for a
+        // large batch (a cold city) insert the earliest-ready orders first, each at its cheapest.
+        let mut ordered = jobs.to_vec();
+        ordered.sort_by(|&a, &b| p.nodes[2 * a].open.total_cmp(&p.nodes[2 * b].open));
+        let mut rng = Random::new(0);
+        insert_greedy(p, sol, &ordered, open, &mut rng, 0.0);
+        return;
+    }
     let k = k.max(2);
     let index = CandidateIndex::build(p, sol);
     // For each pending job: its candidate couriers and the best insertion into each.

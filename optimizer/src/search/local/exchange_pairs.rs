@@ -24,6 +24,7 @@ impl LocalMove for ExchangePairs {
         neighbours: &Neighbours,
         sol: &mut Solution,
         rng: &mut Random,
+        stop: &dyn Fn() -> bool,
     ) -> bool {
         let mut scratch = Scratch::default();
         let mut order: Vec<usize> = (0..p.jobs.len())
@@ -31,7 +32,10 @@ impl LocalMove for ExchangePairs {
             .collect();
         rng.shuffle(&mut order);
         let mut changed = false;
-        for a in order {
+        for (n, a) in order.into_iter().enumerate() {
+            if n % 32 == 31 && stop() {
+                break;
+            }
             let Some(ra) = sol.route_of[a] else { continue };
             for &b in neighbours.lists[a].iter().take(12) {
                 let Some(rb) = sol.route_of[b] else { continue };

@@ -17,13 +17,14 @@ use crate::solution::Solution;
 
 /// A local improvement move.
 pub(crate) trait LocalMove: Send + Sync {
-    /// Applies improving moves; returns whether anything changed.
+    /// Applies improving moves until done or `stop` says so; returns whether anything changed.
     fn improve(
         &self,
         p: &Problem,
         neighbours: &Neighbours,
         sol: &mut Solution,
         rng: &mut Random,
+        stop: &dyn Fn() -> bool,
     ) -> bool;
 }
 
@@ -35,11 +36,15 @@ pub(crate) fn descend(
     rng: &mut Random,
     moves: &[&dyn LocalMove],
     rounds: usize,
+    stop: &dyn Fn() -> bool,
 ) {
     for _ in 0..rounds {
         let mut changed = false;
         for m in moves {
-            changed |= m.improve(p, neighbours, sol, rng);
+            if stop() {
+                return;
+            }
+            changed |= m.improve(p, neighbours, sol, rng, stop);
         }
         if !changed {
             break;

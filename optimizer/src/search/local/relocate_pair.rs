@@ -17,6 +17,7 @@ impl LocalMove for RelocatePair {
         neighbours: &Neighbours,
         sol: &mut Solution,
         rng: &mut Random,
+        stop: &dyn Fn() -> bool,
     ) -> bool {
         let mut scratch = Scratch::default();
         let mut order: Vec<usize> = (0..p.jobs.len())
@@ -24,7 +25,10 @@ impl LocalMove for RelocatePair {
             .collect();
         rng.shuffle(&mut order);
         let mut changed = false;
-        for j in order {
+        for (n, j) in order.into_iter().enumerate() {
+            if n % 32 == 31 && stop() {
+                break;
+            }
             let Some(from) = sol.route_of[j] else {
                 continue;
             };

@@ -11,10 +11,20 @@ use crate::solution::{Solution, evaluate_into};
 pub(crate) struct ReorderInRoute;
 
 impl LocalMove for ReorderInRoute {
-    fn improve(&self, p: &Problem, _: &Neighbours, sol: &mut Solution, _: &mut Random) -> bool {
+    fn improve(
+        &self,
+        p: &Problem,
+        _: &Neighbours,
+        sol: &mut Solution,
+        _: &mut Random,
+        stop: &dyn Fn() -> bool,
+    ) -> bool {
         let mut changed = false;
         let mut buf = Vec::new();
-        for r in sol.routes.iter_mut() {
+        for (x, r) in sol.routes.iter_mut().enumerate() {
+            if x % 32 == 31 && stop() {
+                break;
+            }
             let fixed = r.fixed_len(p);
             let n = r.nodes.len();
             if n < fixed + 2 {

@@ -4,6 +4,9 @@ use super::{Ruin, RuinContext, remove_jobs};
 use crate::random::Random;
 use crate::solution::{Solution, evaluate_into};
 
+/// Orders judged per call on large problems.
+const SAMPLE: usize = 256;
+
 /// Randomised worst removal.
 pub(crate) struct WorstRemoval;
 
@@ -18,10 +21,17 @@ impl Ruin for WorstRemoval {
         let p = ctx.p;
         let mut savings: Vec<(f64, usize)> = Vec::new();
         let mut buf = Vec::new();
+        // On large problems, judge a random sample of orders rather than every one.
+        let sample = (p.jobs.len() > SAMPLE).then(|| SAMPLE as f64 / p.jobs.len() as f64);
         for r in &sol.routes {
             for &n in &r.nodes {
                 let node = &p.nodes[n];
                 if !node.pickup || !Solution::is_movable(p, node.job) {
+                    continue;
+                }
+                if let Some(rate) = sample
+                    && !rng.chance(rate)
+                {
                     continue;
                 }
                 buf.clear();
