@@ -212,7 +212,10 @@ pub fn replan(
         .build()?;
     let previous_routes = routes_of(state.previous);
     let solved = solve_from(&problem, &previous_routes, &config.solver, budget);
-    let diff = diff(state.previous, &solved.plan);
+    // Compare with what was still ahead: stops done since the last plan are not changes.
+    let onboard: HashSet<&OrderId> = couriers.iter().flat_map(|c| c.onboard()).collect();
+    let ahead = still_ahead(state.previous, &order_ids, &onboard);
+    let diff = diff(&ahead, &solved.plan);
     let pickup_etas = pickup_etas(&solved.plan);
     Ok(Replanned {
         plan: solved.plan,
@@ -235,6 +238,20 @@ fn rebuild(c: &Courier, committed: Vec<Stop>) -> Result<Courier, ProblemError> {
         courier: c.id().to_string(),
         source,
     })
+}
+
+/// The previous plan without the stops done since: orders no longer open, and pickups of
+/// orders now on board.
+fn still_ahead(previous: &Plan, open: &HashSet<&OrderId>, onboard: &HashSet<&OrderId>) -> Plan {
+    let mut plan = previous.clone();
+    for route in &mut plan.routes {
+        route.stops.retain(|s| {
+            open.contains(&s.stop.order)
+                && !(s.stop.kind == StopKind::Pickup && onboard.contains(&s.stop.order))
+        });
+    }
+    plan.routes.retain(|r| !r.stops.is_empty());
+    plan
 }
 
 /// The difference between two plans.

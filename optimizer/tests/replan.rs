@@ -341,3 +341,29 @@ fn mdrp_trip_rules_keep_one_restaurant_per_trip_and_one_trip_at_a_time() {
         ]
     );
 }
+
+#[test]
+fn stops_done_since_the_last_plan_are_not_route_changes() {
+    // The previous plan had a's pickup and drop-off of o1; o1 is now on board, so only the
+    // drop-off is ahead, and a plan with just that drop-off is no change.
+    let a = courier("a", 0.0, 0.0);
+    let a = Courier::builder(a.id().clone(), a.vehicle(), a.shift(), a.position())
+        .available_at(a.available_at())
+        .onboard(vec![id("o1")])
+        .build()
+        .unwrap();
+    let o1 = Order::builder(
+        id("o1"),
+        RestaurantId::parse("r").unwrap(),
+        at(0.0, 0.0),
+        at(3000.0, 0.0),
+        t(900.0),
+    )
+    .status(OrderStatus::PickedUp)
+    .build()
+    .unwrap();
+    let scene = Scene::new(vec![a, courier("b", 9000.0, 0.0)], vec![o1]);
+    let out = scene.replan(&plan_with("a", &["o1"]), &config());
+    assert_eq!(out.plan.courier_of(&id("o1")), Some(&cid("a")));
+    assert!(out.diff.changed_couriers.is_empty(), "{:?}", out.diff);
+}
