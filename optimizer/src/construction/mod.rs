@@ -195,8 +195,6 @@ pub(crate) fn insert_with_regret(
 pub(crate) fn construct(p: &Problem) -> Solution {
     let mut sol = Solution::empty(p);
     let jobs: Vec<usize> = sol.unassigned.clone();
-    sol.unassigned.clear();
-    sol.unassigned.extend_from_slice(&jobs);
     insert_with_regret(p, &mut sol, &jobs, 3, Open::Any);
     sol
 }
