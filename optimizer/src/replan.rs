@@ -256,17 +256,8 @@ fn still_ahead(previous: &Plan, open: &HashSet<&OrderId>, onboard: &HashSet<&Ord
 
 /// The difference between two plans.
 pub fn diff(previous: &Plan, next: &Plan) -> PlanDiff {
-    let stops = |plan: &Plan| -> HashMap<CourierId, Vec<Stop>> {
-        plan.routes
-            .iter()
-            .map(|r| {
-                (
-                    r.courier.clone(),
-                    r.stops.iter().map(|s| s.stop.clone()).collect(),
-                )
-            })
-            .collect()
-    };
+    let stops =
+        |plan: &Plan| -> HashMap<CourierId, Vec<Stop>> { routes_of(plan).into_iter().collect() };
     let owner = |plan: &Plan| -> HashMap<OrderId, CourierId> {
         plan.routes
             .iter()

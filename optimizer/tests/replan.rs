@@ -37,6 +37,15 @@ fn courier_until(id: &str, x: f64, y: f64, shift_end: f64) -> Courier {
     .unwrap()
 }
 
+/// Courier `c` with `orders` in its bag.
+fn carrying(c: Courier, orders: &[&str]) -> Courier {
+    Courier::builder(c.id().clone(), c.vehicle(), c.shift(), c.position())
+        .available_at(c.available_at())
+        .onboard(orders.iter().map(|o| id(o)).collect())
+        .build()
+        .unwrap()
+}
+
 fn order(id: &str, from: (f64, f64), to: (f64, f64)) -> Order {
     Order::builder(
         OrderId::parse(id).unwrap(),
@@ -151,12 +160,7 @@ fn plan_with(courier: &str, orders: &[&str]) -> Plan {
 
 #[test]
 fn a_picked_up_order_stays_with_its_courier() {
-    let mut a = courier("a", 0.0, 0.0);
-    a = Courier::builder(a.id().clone(), a.vehicle(), a.shift(), a.position())
-        .available_at(a.available_at())
-        .onboard(vec![id("o1")])
-        .build()
-        .unwrap();
+    let a = carrying(courier("a", 0.0, 0.0), &["o1"]);
     let o1 = Order::builder(
         id("o1"),
         RestaurantId::parse("r").unwrap(),
@@ -346,12 +350,7 @@ fn mdrp_trip_rules_keep_one_restaurant_per_trip_and_one_trip_at_a_time() {
 fn stops_done_since_the_last_plan_are_not_route_changes() {
     // The previous plan had a's pickup and drop-off of o1; o1 is now on board, so only the
     // drop-off is ahead, and a plan with just that drop-off is no change.
-    let a = courier("a", 0.0, 0.0);
-    let a = Courier::builder(a.id().clone(), a.vehicle(), a.shift(), a.position())
-        .available_at(a.available_at())
-        .onboard(vec![id("o1")])
-        .build()
-        .unwrap();
+    let a = carrying(courier("a", 0.0, 0.0), &["o1"]);
     let o1 = Order::builder(
         id("o1"),
         RestaurantId::parse("r").unwrap(),

@@ -70,7 +70,7 @@ impl RouteMinimizer {
                 return None;
             }
             if let Some(ins) = self.best_in_used(p, &trial, j, v) {
-                place(p, &mut trial, j, &ins);
+                trial.insert(p, j, &ins);
                 continue;
             }
             self.penalty[j] += 1;
@@ -81,7 +81,7 @@ impl RouteMinimizer {
                         pool.push(e);
                     }
                     trial.routes[ins.v] = route;
-                    place(p, &mut trial, j, &ins);
+                    trial.insert(p, j, &ins);
                 }
                 None => pool.insert(0, j),
             }
@@ -203,21 +203,8 @@ impl RouteMinimizer {
             if let Some(ins) = best_insertion(p, r, j, Some((rng, 0.3)), &mut self.scratch) {
                 sol.routes[from] = reduced;
                 sol.route_of[j] = None;
-                place(p, sol, j, &ins);
+                sol.insert(p, j, &ins);
             }
         }
     }
-}
-
-/// Inserts `j` (currently on no route) without touching the unassigned list.
-fn place(p: &Problem, sol: &mut Solution, j: usize, ins: &Insertion) {
-    let r = &mut sol.routes[ins.v];
-    if p.jobs[j].onboard.is_some() {
-        r.nodes.insert(ins.k, 2 * j + 1);
-    } else {
-        r.nodes.insert(ins.k, 2 * j + 1);
-        r.nodes.insert(ins.i, 2 * j);
-    }
-    r.update(p);
-    sol.route_of[j] = Some(ins.v);
 }

@@ -28,6 +28,15 @@ pub(crate) trait LocalMove: Send + Sync {
     ) -> bool;
 }
 
+/// The movable orders that are on a route, in random order: where the moves start from.
+pub(crate) fn movable_in_random_order(p: &Problem, sol: &Solution, rng: &mut Random) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..p.jobs.len())
+        .filter(|&j| sol.route_of[j].is_some() && Solution::is_movable(p, j))
+        .collect();
+    rng.shuffle(&mut order);
+    order
+}
+
 /// Runs the moves in turn until none improves (or `rounds` passes are done).
 pub(crate) fn descend(
     p: &Problem,

@@ -20,10 +20,7 @@ impl LocalMove for RelocatePair {
         stop: &dyn Fn() -> bool,
     ) -> bool {
         let mut scratch = Scratch::default();
-        let mut order: Vec<usize> = (0..p.jobs.len())
-            .filter(|&j| sol.route_of[j].is_some() && Solution::is_movable(p, j))
-            .collect();
-        rng.shuffle(&mut order);
+        let order = super::movable_in_random_order(p, sol, rng);
         let mut changed = false;
         for (n, j) in order.into_iter().enumerate() {
             if n % 32 == 31 && stop() {
