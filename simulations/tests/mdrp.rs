@@ -8,7 +8,9 @@ use std::path::PathBuf;
 use simulations::mdrp::instance::travel_minutes;
 use simulations::mdrp::report::{self, Metrics};
 use simulations::mdrp::sim::time_trip;
-use simulations::mdrp::{Greedy, Instance, Place, Policy, SimState, TripAssignment, simulate};
+use simulations::mdrp::{
+    Greedy, Instance, OptimizerPolicy, Outcome, Place, Policy, SimState, TripAssignment, simulate,
+};
 
 /// A small deterministic pseudo-random generator (xorshift), so the test needs no crate.
 struct Rng(u64);
@@ -94,11 +96,8 @@ fn a_trip_follows_the_travel_and_service_rules() {
     );
 }
 
-#[test]
-fn greedy_replay_obeys_the_rules_and_writes_continuous_moves() {
-    let dir = generated_instance(7, 30);
-    let inst = Instance::read(&dir).unwrap();
-    let outcome = simulate(&inst, &mut Greedy::default(), 1).unwrap();
+/// Checks every trip against the MDRP travel, service and trip rules; returns the orders delivered.
+fn assert_trips_obey_the_rules(inst: &Instance, outcome: &Outcome) -> HashSet<usize> {
     let p = &inst.params;
     let mut delivered = HashSet::new();
     for trip in &outcome.trips {
@@ -131,6 +130,16 @@ fn greedy_replay_obeys_the_rules_and_writes_continuous_moves() {
             at = (Place::Dropoff(d.order), d.leave);
         }
     }
+    delivered
+}
+
+#[test]
+fn greedy_replay_obeys_the_rules_and_writes_continuous_moves() {
+    let dir = generated_instance(7, 30);
+    let inst = Instance::read(&dir).unwrap();
+    let outcome = simulate(&inst, &mut Greedy::default(), 1).unwrap();
+    let p = &inst.params;
+    let delivered = assert_trips_obey_the_rules(&inst, &outcome);
     assert!(
         delivered.len() >= 20,
         "only {} of 30 delivered",
@@ -189,6 +198,24 @@ fn greedy_replay_obeys_the_rules_and_writes_continuous_moves() {
     assert_eq!(rows, delivered.len() + 1);
     let lines = report::assignments(&inst, &outcome).lines().count();
     assert_eq!(lines, outcome.trips.len() + 1);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn optimizer_replay_obeys_the_rules_and_delivers_at_least_as_many_as_greedy() {
+    let dir = generated_instance(23, 40);
+    let inst = Instance::read(&dir).unwrap();
+    let greedy = simulate(&inst, &mut Greedy::default(), 1).unwrap();
+    let outcome = simulate(&inst, &mut OptimizerPolicy::new(60), 1).unwrap();
+    let delivered = assert_trips_obey_the_rules(&inst, &outcome);
+    let greedy_delivered = assert_trips_obey_the_rules(&inst, &greedy);
+    assert!(
+        delivered.len() >= greedy_delivered.len(),
+        "optimizer delivered {} orders, greedy {}",
+        delivered.len(),
+        greedy_delivered.len()
+    );
+    assert_eq!(Metrics::measure(&inst, &outcome).delivered, delivered.len());
     std::fs::remove_dir_all(dir).unwrap();
 }
 

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::{Parser, ValueEnum};
 use simulations::mdrp::{self, Greedy, Instance, Metrics};
 
@@ -23,6 +23,9 @@ struct Args {
     /// Minutes between decision epochs.
     #[arg(long, default_value_t = 1)]
     cycle_minutes: i64,
+    /// Optimizer: search iterations per replan.
+    #[arg(long, default_value_t = 100)]
+    iterations: u64,
     /// Greedy: consider an order once its ready time is at most this many minutes away.
     #[arg(long, default_value_t = Greedy::default().horizon)]
     horizon: i64,
@@ -52,9 +55,7 @@ fn main() -> anyhow::Result<()> {
             bundle_window: args.bundle_window,
             bundle_limit: args.bundle_limit,
         }),
-        PolicyKind::Optimizer => {
-            bail!("--policy optimizer is not implemented yet (use --policy greedy)")
-        }
+        PolicyKind::Optimizer => Box::new(mdrp::OptimizerPolicy::new(args.iterations)),
     };
     let outcome = mdrp::simulate(&instance, policy.as_mut(), args.cycle_minutes)
         .context("replaying the instance")?;

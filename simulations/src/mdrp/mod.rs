@@ -1,5 +1,6 @@
 //! Grubhub MDRP replay: the instance reader ([`instance`]), the discrete-event simulator with its
-//! [`Policy`] seam ([`sim`]), the nearest-available baseline ([`greedy`]), and the evaluator's
+//! [`Policy`] seam ([`sim`]), the nearest-available baseline ([`greedy`]), the replanning policy
+//! on the optimizer ([`optimizer_policy`]), and the evaluator's
 //! three solution files plus the run's metrics ([`report`]).
 //!
 //! The rules are those of the MDRP instances (`data/mdrp/README.md`): travel time is
@@ -10,10 +11,12 @@
 
 pub mod greedy;
 pub mod instance;
+pub mod optimizer_policy;
 pub mod report;
 pub mod sim;
 
 pub use greedy::Greedy;
 pub use instance::{Instance, Place};
+pub use optimizer_policy::OptimizerPolicy;
 pub use report::Metrics;
 pub use sim::{Outcome, Policy, SimState, TripAssignment, simulate};
