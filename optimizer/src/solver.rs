@@ -157,6 +157,9 @@ fn warm_start(p: &Problem, previous: &[(CourierId, Vec<Stop>)]) -> Solution {
             continue;
         };
         let fixed = sol.routes[v].fixed_len(p);
+        // What the courier must do whatever the previous plan said: its committed stops and the
+        // drop-offs of food on board or committed (as `Solution::empty` placed them).
+        let required = sol.routes[v].nodes.clone();
         let mut nodes: Vec<usize> = sol.routes[v].nodes[..fixed].to_vec();
         for s in stops {
             let Some(&j) = job_of.get(&s.order) else {
@@ -184,16 +187,19 @@ fn warm_start(p: &Problem, previous: &[(CourierId, Vec<Stop>)]) -> Solution {
             }
             nodes.push(node);
         }
-        // Keep both stops of each order, or neither (onboard orders need only the drop-off).
-        let complete: Vec<usize> = nodes
-            .iter()
-            .copied()
-            .filter(|&n| {
-                let j = p.nodes[n].job;
-                p.jobs[j].onboard.is_some()
-                    || (nodes.contains(&(2 * j)) && nodes.contains(&(2 * j + 1)))
-            })
-            .collect();
+        // Keep both stops of each order, or neither (onboard orders need only the drop-off); the
+        // committed prefix stays, and required stops the previous plan lacked go at the end.
+        let mut complete: Vec<usize> = nodes[..fixed].to_vec();
+        complete.extend(nodes[fixed..].iter().copied().filter(|&n| {
+            let j = p.nodes[n].job;
+            p.jobs[j].onboard.is_some()
+                || (nodes.contains(&(2 * j)) && nodes.contains(&(2 * j + 1)))
+        }));
+        for n in required {
+            if !complete.contains(&n) {
+                complete.push(n);
+            }
+        }
         sol.routes[v].nodes = complete;
         sol.routes[v].update(p);
         for &n in &sol.routes[v].nodes {

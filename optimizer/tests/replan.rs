@@ -366,3 +366,23 @@ fn stops_done_since_the_last_plan_are_not_route_changes() {
     assert_eq!(out.plan.courier_of(&id("o1")), Some(&cid("a")));
     assert!(out.diff.changed_couriers.is_empty(), "{:?}", out.diff);
 }
+
+#[test]
+fn food_on_board_stays_planned_when_the_previous_plan_lacks_it() {
+    // a picked up o1 (say by a staff override) but the last plan only knew of o2 for a.
+    let a = carrying(courier("a", 0.0, 0.0), &["o1"]);
+    let o1 = Order::builder(
+        id("o1"),
+        RestaurantId::parse("r").unwrap(),
+        at(0.0, 0.0),
+        at(3000.0, 0.0),
+        t(900.0),
+    )
+    .status(OrderStatus::PickedUp)
+    .build()
+    .unwrap();
+    let scene = Scene::new(vec![a], vec![o1, order("o2", (100.0, 0.0), (2000.0, 0.0))]);
+    let out = scene.replan(&plan_with("a", &["o2"]), &config());
+    assert_eq!(out.plan.courier_of(&id("o1")), Some(&cid("a")));
+    assert_eq!(out.plan.courier_of(&id("o2")), Some(&cid("a")));
+}
