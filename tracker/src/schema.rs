@@ -111,3 +111,21 @@ pub async fn positions_storage(pool: &PgPool) -> Result<PositionsStorage, Schema
         Err(SchemaError::UnknownPositionsStorage)
     }
 }
+
+/// `url` with its database name replaced by `name` (query parameters kept): how tests and
+/// benchmarks reach the fresh database they create on the server.
+pub fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[scheme_end..].find('/') {
+        Some(slash) => &base[..scheme_end + slash],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{name}?{q}"),
+        None => format!("{base}/{name}"),
+    }
+}

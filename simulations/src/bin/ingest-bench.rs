@@ -69,23 +69,6 @@ fn server_url() -> String {
         .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
-/// `url` with its database name replaced by `name`.
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (url, None),
-    };
-    let scheme_end = base.find("://").map_or(0, |i| i + 3);
-    let base = match base[scheme_end..].find('/') {
-        Some(slash) => &base[..scheme_end + slash],
-        None => base,
-    };
-    match query {
-        Some(q) => format!("{base}/{name}?{q}"),
-        None => format!("{base}/{name}"),
-    }
-}
-
 /// One simulated courier's path: a straight walk at a steady speed, one fix per second.
 struct Walker {
     index: usize,
@@ -490,7 +473,7 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn run(args: Arc<Args>, server: &str, db_name: &str) -> anyhow::Result<serde_json::Value> {
-    let url = with_database(server, db_name);
+    let url = tracker::schema::with_database(server, db_name);
     let pool = PgPoolOptions::new()
         .max_connections(6)
         .connect(&url)
