@@ -200,7 +200,7 @@ impl Problem {
     pub(crate) fn time(&self, v: usize, a: usize, b: usize) -> f64 {
         match self.time_step {
             None => self.dist.get(a, b) * self.vehicles[v].inv_speed,
-            Some(step) => (self.dist.get(a, b) / self.vehicles[v].speed / step).ceil() * step,
+            Some(step) => ceil(self.dist.get(a, b) / self.vehicles[v].speed / step) * step,
         }
     }
 
@@ -460,5 +460,20 @@ impl ProblemBuilder<'_> {
             lon_scale,
             time_step: self.time_step,
         })
+    }
+}
+
+/// `x.ceil()` without the library call (x86-64's baseline has no rounding instruction); exact for
+/// the finite values below 2^52 that travel times are, and defers to `ceil` otherwise.
+#[inline]
+fn ceil(x: f64) -> f64 {
+    const EXACT: f64 = 4_503_599_627_370_496.0; // 2^52
+    if x.abs() < EXACT {
+        // |x| < 2^52, so the truncation to i64 is exact and in range.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
+        let t = x as i64 as f64;
+        if t < x { t + 1.0 } else { t }
+    } else {
+        x.ceil()
     }
 }

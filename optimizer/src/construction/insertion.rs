@@ -4,7 +4,7 @@
 
 use crate::problem::Problem;
 use crate::random::Random;
-use crate::solution::{EPS, Route, evaluate_into, trips_ok_with};
+use crate::solution::{EPS, Route, evaluate_into, stop_cost, trip_pickup_ok, trips_ok_with};
 
 /// A place for an order in a route: its pickup goes before position `i` and its drop-off before
 /// position `k` (`k >= i`) of the route as it was; `delta` is the cost increase.
@@ -51,6 +51,9 @@ pub(crate) fn best_insertion(
     let mut blink = blink;
     let onboard = p.jobs[j].onboard.is_some();
     let trip_rules = p.trips.any();
+    // Positions that break the trip rules are skipped before they are priced.
+    let allowed =
+        |i: usize, k: usize| !trip_rules || trips_ok_with(p, r, (!onboard).then_some(i), k, pn, dn);
     let mut consider = |i: usize, k: usize, delta: f64, best: &mut Option<Insertion>| {
         if let Some((rng, rate)) = blink.as_mut()
             && *rate > 0.0
@@ -58,9 +61,7 @@ pub(crate) fn best_insertion(
         {
             return;
         }
-        if best.is_none_or(|b| delta < b.delta)
-            && (!trip_rules || trips_ok_with(p, r, (!onboard).then_some(i), k, pn, dn))
-        {
+        if best.is_none_or(|b| delta < b.delta) {
             *best = Some(Insertion { v, i, k, delta });
         }
     };
@@ -92,6 +93,9 @@ pub(crate) fn best_insertion(
                 if arr > r.latest_at(p, k) + EPS {
                     continue;
                 }
+            }
+            if !allowed(k, k) {
+                continue;
             }
             let delta = if timed {
                 timed_delta(p, r, None, k, dn, scratch)
@@ -127,7 +131,9 @@ pub(crate) fn best_insertion(
             break;
         }
         for &i in positions {
-            if r.load_before(p, i) + q > vehicle.capacity {
+            if r.load_before(p, i) + q > vehicle.capacity
+                || (trip_rules && !trip_pickup_ok(p, r, i, pn))
+            {
                 continue;
             }
             let a = r.place_before(p, i);
@@ -147,7 +153,7 @@ pub(crate) fn best_insertion(
                     }
                     None => true,
                 };
-                if ok {
+                if ok && allowed(i, i) {
                     let delta = if timed {
                         timed_delta(p, r, Some(i), i, dn, scratch)
                     } else {
@@ -187,6 +193,9 @@ pub(crate) fn best_insertion(
                 {
                     continue;
                 }
+                if !allowed(i, k + 1) {
+                    continue;
+                }
                 let delta = if timed {
                     timed_delta(p, r, Some(i), k + 1, dn, scratch)
                 } else {
@@ -213,9 +222,110 @@ fn detour(p: &Problem, a: usize, x: usize, b: Option<usize>) -> f64 {
     }
 }
 
-/// Cost increase of the insertion under a time-dependent objective, by re-evaluating the route.
-/// Excludes the vehicle and stability terms, which the caller adds.
+/// Cost increase of the insertion under a time-dependent objective. The stops before the first
+/// inserted one keep their times, so the schedule is walked from there, and only until it meets
+/// the route's cached schedule again (waiting absorbed the delay): from that stop on, times and
+/// costs are those already known. Excludes the vehicle and stability terms, which the caller adds.
 fn timed_delta(
+    p: &Problem,
+    r: &Route,
+    i: Option<usize>,
+    k: usize,
+    dn: usize,
+    scratch: &mut Scratch,
+) -> f64 {
+    if r.is_empty() {
+        return timed_delta_full(p, r, i, k, dn, scratch);
+    }
+    let delta = timed_delta_from(p, r, i, k, dn);
+    #[cfg(debug_assertions)]
+    {
+        let full = timed_delta_full(p, r, i, k, dn, scratch);
+        debug_assert!(
+            (delta - full).abs() <= 1e-6 * full.abs().max(1.0),
+            "incremental insertion cost {delta} differs from the full evaluation {full}"
+        );
+    }
+    delta
+}
+
+/// [`timed_delta`] on a non-empty route, walking from the first inserted stop.
+fn timed_delta_from(p: &Problem, r: &Route, i: Option<usize>, k: usize, dn: usize) -> f64 {
+    let v = r.v;
+    let obj = &p.objective;
+    let n = r.nodes.len();
+    let first = i.unwrap_or(k);
+    let mut t = r.departure_before(p, first);
+    let mut place = r.place_before(p, first);
+    let mut added = 0.0;
+    let visit = |node: usize, t: &mut f64, place: &mut usize| -> f64 {
+        let here = Problem::place(node);
+        let start = (*t + p.time(v, *place, here)).max(p.nodes[node].open);
+        *t = start + p.nodes[node].service;
+        *place = here;
+        start
+    };
+    for pos in first..=n {
+        if i == Some(pos) {
+            let start = visit(dn - 1, &mut t, &mut place);
+            added += stop_cost(p, v, dn - 1, start);
+        }
+        if pos == k {
+            let start = visit(dn, &mut t, &mut place);
+            // The stability charge is the caller's.
+            added += stop_cost(p, v, dn, start)
+                - if p.jobs[p.nodes[dn].job].previous.is_some_and(|w| w != v) {
+                    obj.stability
+                } else {
+                    0.0
+                };
+        }
+        if pos == n {
+            break;
+        }
+        let node = r.nodes[pos];
+        let start = visit(node, &mut t, &mut place);
+        if pos >= k && (start - r.start[pos]).abs() <= EPS {
+            // Back on the cached schedule: nothing from this stop on changes.
+            return added - (r.prefix[pos] - r.prefix[first]) + distance_delta(p, r, i, k, dn);
+        }
+        added += stop_cost(p, v, node, start);
+    }
+    let mut end = t;
+    if let Some(e) = p.vehicles[v].end_place {
+        end += p.time(v, place, e);
+    }
+    added - (r.prefix[n] - r.prefix[first])
+        + obj.duration * (end - r.end)
+        + distance_delta(p, r, i, k, dn)
+}
+
+/// The distance term's change for inserting the pickup before `i` (when given) and the drop-off
+/// before `k`.
+fn distance_delta(p: &Problem, r: &Route, i: Option<usize>, k: usize, dn: usize) -> f64 {
+    let w = p.objective.distance;
+    if w == 0.0 {
+        return 0.0;
+    }
+    let pn = dn - 1;
+    let d = match i {
+        Some(i) if i == k => {
+            let (a, b) = (r.place_before(p, i), r.place_at(p, i));
+            p.dist.get(a, pn) + p.dist.get(pn, dn) + b.map_or(0.0, |b| p.dist.get(dn, b))
+                - b.map_or(0.0, |b| p.dist.get(a, b))
+        }
+        Some(i) => {
+            detour(p, r.place_before(p, i), pn, r.place_at(p, i))
+                + detour(p, r.place_before(p, k), dn, r.place_at(p, k))
+        }
+        None => detour(p, r.place_before(p, k), dn, r.place_at(p, k)),
+    };
+    w * d
+}
+
+/// [`timed_delta`] by re-evaluating the whole route (used for empty routes, whose vehicle term
+/// and duration start from nothing).
+fn timed_delta_full(
     p: &Problem,
     r: &Route,
     i: Option<usize>,

@@ -3,7 +3,7 @@
 
 mod route;
 
-pub(crate) use route::{EPS, Route, evaluate_into, trips_ok_with};
+pub(crate) use route::{EPS, Route, evaluate_into, stop_cost, trip_pickup_ok, trips_ok_with};
 
 use crate::model::UnassignedReason;
 use crate::model::{Plan, Route as PlanRoute, ScheduledStop, Stop, StopKind, Time, Unassigned};

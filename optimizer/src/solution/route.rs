@@ -20,6 +20,14 @@ pub(crate) struct Route {
     pub load: Vec<i32>,
     /// Latest arrival at each position that keeps the suffix feasible.
     pub latest: Vec<f64>,
+    /// Sum of the per-stop cost terms of the positions before each index (`len + 1` entries),
+    /// so an insertion's cost change is priced from its first changed stop onwards.
+    pub prefix: Vec<f64>,
+    /// When the route ends: after the last stop (and the drive to the end place, if any).
+    pub end: f64,
+    /// The trip-rule state before each position (`len + 1` entries; empty without trip rules),
+    /// so an insertion's rule check starts where the insertion does.
+    pub walks: Vec<TripWalk>,
     /// Distance driven, end place included.
     pub distance: f64,
     /// The route's share of the objective.
@@ -31,7 +39,7 @@ pub(crate) struct Route {
 /// Follows a stop sequence and tells whether it keeps the problem's trip rules: with one trip
 /// at a time, no pickup once drop-offs have begun until the bag is empty; with single-restaurant
 /// trips, everything in the bag at once comes from one restaurant.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct TripWalk {
     load: i32,
     dropping: bool,
@@ -49,19 +57,17 @@ impl TripWalk {
         }
     }
 
-    /// Visits node `n`; false when that breaks a rule.
+    /// Visits node `n`; false when that breaks a rule. The state follows the visit either way
+    /// (a committed stop that breaks a rule is still a fact the rest of the route starts from).
     pub fn step(&mut self, p: &Problem, n: usize) -> bool {
         let node = &p.nodes[n];
+        let mut ok = true;
         if node.pickup {
             if self.load > 0 {
-                if p.trips.one_trip_at_a_time && self.dropping {
-                    return false;
-                }
-                if p.trips.single_restaurant
-                    && self.restaurant.is_some_and(|r| r != node.restaurant)
-                {
-                    return false;
-                }
+                let second_trip = p.trips.one_trip_at_a_time && self.dropping;
+                let other_restaurant = p.trips.single_restaurant
+                    && self.restaurant.is_some_and(|r| r != node.restaurant);
+                ok = !second_trip && !other_restaurant;
             }
             self.restaurant.get_or_insert(node.restaurant);
         } else {
@@ -72,12 +78,14 @@ impl TripWalk {
             self.dropping = false;
             self.restaurant = None;
         }
-        true
+        ok
     }
 }
 
 /// Whether route `r` with job `j` inserted (pickup before position `i` unless on board, drop-off
-/// before position `k`) keeps the trip rules.
+/// before position `k`) keeps the trip rules. The walk starts from the cached state at the first
+/// inserted stop and, on a feasible route, ends once both are placed and the state is the cached
+/// one again: from there on the route is as before.
 pub(crate) fn trips_ok_with(
     p: &Problem,
     r: &Route,
@@ -86,13 +94,48 @@ pub(crate) fn trips_ok_with(
     pn: usize,
     dn: usize,
 ) -> bool {
-    let mut walk = TripWalk::start(p, r.v);
-    for pos in 0..=r.nodes.len() {
+    let ok = trips_ok_from(p, r, i, k, pn, dn);
+    #[cfg(debug_assertions)]
+    if r.feasible {
+        // Committed stops are facts: their own breaches do not count.
+        let fixed = r.fixed_len(p);
+        let mut walk = TripWalk::start(p, r.v);
+        let mut full = true;
+        for pos in 0..=r.nodes.len() {
+            full &= i != Some(pos) || walk.step(p, pn);
+            full &= k != pos || walk.step(p, dn);
+            full &= pos == r.nodes.len() || walk.step(p, r.nodes[pos]) || pos < fixed;
+        }
+        debug_assert_eq!(
+            ok,
+            full,
+            "the trip-rule check from the cache differs from a full walk: i {i:?} k {k} nodes {:?} pn {pn} fixed {} walks {:?}",
+            r.nodes,
+            p.vehicles[r.v].fixed.len(),
+            r.walks
+        );
+    }
+    ok
+}
+
+fn trips_ok_from(p: &Problem, r: &Route, i: Option<usize>, k: usize, pn: usize, dn: usize) -> bool {
+    let first = i.unwrap_or(k);
+    let mut walk = r.walks.get(first).copied().unwrap_or_else(|| {
+        let mut w = TripWalk::start(p, r.v);
+        for &n in &r.nodes[..first] {
+            w.step(p, n);
+        }
+        w
+    });
+    for pos in first..=r.nodes.len() {
         if i == Some(pos) && !walk.step(p, pn) {
             return false;
         }
         if k == pos && !walk.step(p, dn) {
             return false;
+        }
+        if pos >= k && r.feasible && r.walks.get(pos) == Some(&walk) {
+            return true;
         }
         if pos < r.nodes.len() && !walk.step(p, r.nodes[pos]) {
             return false;
@@ -101,12 +144,31 @@ pub(crate) fn trips_ok_with(
     true
 }
 
+/// Whether a pickup of node `pn` may go before position `i` of route `r` as far as the stops
+/// before it are concerned (a necessary condition for [`trips_ok_with`]).
+#[inline]
+pub(crate) fn trip_pickup_ok(p: &Problem, r: &Route, i: usize, pn: usize) -> bool {
+    r.walks.get(i).is_none_or(|w| {
+        let mut w = *w;
+        w.step(p, pn)
+    })
+}
+
 /// The outcome of a forward pass over a node sequence.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Evaluation {
     pub feasible: bool,
     pub distance: f64,
     pub cost: f64,
+    /// When the route ends (see [`Route::end`]).
+    pub end: f64,
+}
+
+/// Where a forward pass writes the schedule it computes.
+pub(crate) struct ScheduleOut<'a> {
+    pub start: &'a mut Vec<f64>,
+    pub load: &'a mut Vec<i32>,
+    pub prefix: &'a mut Vec<f64>,
 }
 
 impl Route {
@@ -118,6 +180,9 @@ impl Route {
             start: Vec::new(),
             load: Vec::new(),
             latest: Vec::new(),
+            prefix: Vec::new(),
+            end: 0.0,
+            walks: Vec::new(),
             distance: 0.0,
             cost: 0.0,
             feasible: true,
@@ -192,12 +257,27 @@ impl Route {
         self.start.resize(n, 0.0);
         self.load.resize(n, 0);
         self.latest.resize(n, 0.0);
+        self.prefix.resize(n + 1, 0.0);
+        self.walks.clear();
+        if p.trips.any() {
+            let mut walk = TripWalk::start(p, self.v);
+            self.walks.push(walk);
+            for &node in &self.nodes {
+                walk.step(p, node);
+                self.walks.push(walk);
+            }
+        }
         let eval = evaluate_into(
             p,
             self.v,
             &self.nodes,
-            Some((&mut self.start, &mut self.load)),
+            Some(ScheduleOut {
+                start: &mut self.start,
+                load: &mut self.load,
+                prefix: &mut self.prefix,
+            }),
         );
+        self.end = eval.end;
         self.distance = eval.distance;
         self.cost = eval.cost;
         self.feasible = eval.feasible;
@@ -225,7 +305,7 @@ pub(crate) fn evaluate_into(
     p: &Problem,
     v: usize,
     nodes: &[usize],
-    mut out: Option<(&mut Vec<f64>, &mut Vec<i32>)>,
+    mut out: Option<ScheduleOut<'_>>,
 ) -> Evaluation {
     let vehicle = &p.vehicles[v];
     let obj = &p.objective;
@@ -257,21 +337,13 @@ pub(crate) fn evaluate_into(
         if load > vehicle.capacity || load < 0 {
             feasible = false;
         }
-        let job = &p.jobs[node.job];
-        if node.pickup {
-            cost += obj.ready_to_pickup * (start - job.ready_at).max(0.0);
-        } else {
-            cost += obj.click_to_door * (start - job.placed_at).max(0.0);
-            if let Some(deadline) = job.soft_deadline {
-                cost += obj.lateness * (start - deadline).max(0.0);
-            }
-            if job.previous.is_some_and(|w| w != v) {
-                cost += obj.stability;
-            }
+        if let Some(out) = out.as_mut() {
+            out.prefix[k] = cost;
         }
-        if let Some((starts, loads)) = out.as_mut() {
-            starts[k] = start;
-            loads[k] = load;
+        cost += stop_cost(p, v, n, start);
+        if let Some(out) = out.as_mut() {
+            out.start[k] = start;
+            out.load[k] = load;
         }
         t = start + node.service;
         place = here;
@@ -283,6 +355,9 @@ pub(crate) fn evaluate_into(
             feasible = false;
         }
     }
+    if let Some(out) = out.as_mut() {
+        out.prefix[nodes.len()] = cost;
+    }
     if !nodes.is_empty() {
         cost += obj.vehicle + obj.duration * (t - vehicle.depart).max(0.0);
     }
@@ -291,5 +366,27 @@ pub(crate) fn evaluate_into(
         feasible,
         distance,
         cost,
+        end: t,
+    }
+}
+
+/// The cost terms of one stop served at `start` on vehicle `v`: food waiting at a pickup;
+/// click-to-door, lateness and the stability charge at a drop-off.
+#[inline]
+pub(crate) fn stop_cost(p: &Problem, v: usize, n: usize, start: f64) -> f64 {
+    let obj = &p.objective;
+    let node = &p.nodes[n];
+    let job = &p.jobs[node.job];
+    if node.pickup {
+        obj.ready_to_pickup * (start - job.ready_at).max(0.0)
+    } else {
+        let mut cost = obj.click_to_door * (start - job.placed_at).max(0.0);
+        if let Some(deadline) = job.soft_deadline {
+            cost += obj.lateness * (start - deadline).max(0.0);
+        }
+        if job.previous.is_some_and(|w| w != v) {
+            cost += obj.stability;
+        }
+        cost
     }
 }
