@@ -332,7 +332,7 @@ impl ProblemBuilder<'_> {
             });
         }
         let mut vehicles = Vec::with_capacity(self.couriers.len());
-        let mut classes: Vec<(usize, String)> = Vec::new();
+        let mut classes: HashMap<String, usize> = HashMap::new();
         for (v, c) in self.couriers.iter().enumerate() {
             let start_place = places.len();
             places.push(c.position());
@@ -398,13 +398,8 @@ impl ProblemBuilder<'_> {
             } else {
                 format!("busy#{v}")
             };
-            let class = match classes.iter().find(|(_, k)| *k == key) {
-                Some((id, _)) => *id,
-                None => {
-                    classes.push((classes.len(), key));
-                    classes.len() - 1
-                }
-            };
+            let next = classes.len();
+            let class = *classes.entry(key).or_insert(next);
             vehicles.push(Vehicle {
                 courier: c.id().clone(),
                 start_place,

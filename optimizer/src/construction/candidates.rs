@@ -80,11 +80,13 @@ impl CandidateIndex {
         match &self.tree {
             Some(tree) if want < p.vehicles.len() => {
                 let at = key(p.places[Problem::place(2 * j)], self.lon_scale);
-                let mut taken = vec![false; p.vehicles.len()];
+                // `want` is small here, so a linear scan of those already met beats a bitmap
+                // over the whole fleet.
+                let mut taken: Vec<usize> = Vec::with_capacity(want * 2);
                 for point in tree.nearest_neighbor_iter(at) {
                     let v = point.data;
-                    if !taken[v] {
-                        taken[v] = true;
+                    if !taken.contains(&v) {
+                        taken.push(v);
                         push(v, out);
                         if out.len() >= want {
                             break;

@@ -24,6 +24,8 @@ pub struct Insertion {
 #[derive(Default)]
 pub(crate) struct Scratch {
     nodes: Vec<usize>,
+    /// Pickup positions of the current query.
+    positions: Vec<usize>,
     /// Candidate couriers of the current query.
     pub couriers: Vec<usize>,
 }
@@ -109,28 +111,28 @@ pub(crate) fn best_insertion(
 
     // On long routes under a distance objective, try only the pickup positions with the
     // smallest detours first (granular insertion); fall back to all positions if none fits.
-    let all: Vec<usize> = (fixed..=n).collect();
-    let granular = if !timed && n - fixed > GRANULAR_ABOVE {
-        let mut by_detour: Vec<(f64, usize)> = all
-            .iter()
-            .map(|&i| (detour(p, r.place_before(p, i), pn, r.place_at(p, i)), i))
+    let granular = !timed && n - fixed > GRANULAR_ABOVE;
+    let mut positions = std::mem::take(&mut scratch.positions);
+    positions.clear();
+    if granular {
+        let mut by_detour: Vec<(f64, usize)> = (fixed..=n)
+            .map(|i| (detour(p, r.place_before(p, i), pn, r.place_at(p, i)), i))
             .collect();
         by_detour.select_nth_unstable_by(GRANULAR_PICKUPS, |a, b| a.0.total_cmp(&b.0));
-        let mut chosen: Vec<usize> = by_detour[..GRANULAR_PICKUPS].iter().map(|x| x.1).collect();
-        chosen.sort_unstable();
-        Some(chosen)
+        positions.extend(by_detour[..GRANULAR_PICKUPS].iter().map(|x| x.1));
+        positions.sort_unstable();
     } else {
-        None
-    };
-    let passes: Vec<&[usize]> = match &granular {
-        Some(chosen) => vec![chosen.as_slice(), all.as_slice()],
-        None => vec![all.as_slice()],
-    };
-    for positions in passes {
-        if best.is_some() {
-            break;
+        positions.extend(fixed..=n);
+    }
+    for pass in 0..if granular { 2 } else { 1 } {
+        if pass == 1 {
+            if best.is_some() {
+                break;
+            }
+            positions.clear();
+            positions.extend(fixed..=n);
         }
-        for &i in positions {
+        for &i in &positions {
             if r.load_before(p, i) + q > vehicle.capacity
                 || (trip_rules && !trip_pickup_ok(p, r, i, pn))
             {
@@ -205,6 +207,7 @@ pub(crate) fn best_insertion(
             }
         }
     }
+    scratch.positions = positions;
     best
 }
 
