@@ -5,9 +5,14 @@
 #
 #   simulations/bench/mdrp.sh [POLICY ...] [-- MDRP_ARGS ...]      (default policies: greedy optimizer)
 #
+# POLICY is a `--policy` value of `mdrp`, or `optimizer-stay`: the optimizer policy under the base
+# MDRP rules, with couriers waiting where they are (`--positioning stay`) instead of moving to
+# restaurants (the default).
+#
 # Environment: MDRP_INSTANCES (default ../shared/data/mdrp/instances), MDRP_EVAL (default
 # ../shared/tools/mdrp_eval.py), JOBS (parallel runs, default: all cores), MDRP_OUT (solution
-# files, default target/mdrp), MDRP_REPORT (default simulations/MDRP.md).
+# files, default target/mdrp), MDRP_REPORT (default simulations/MDRP.md), MDRP_NOTES (a markdown
+# file appended to the report, default simulations/bench/mdrp-notes.md when it exists).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 repo=$PWD
@@ -37,10 +42,15 @@ for policy in "${policies[@]}"; do
     mkdir -p "$out/$policy"
     t0=$(date +%s.%N)
     # One job per instance: run, then evaluate; failures are recorded, not fatal.
-    ls "$instances" | POLICY=$policy xargs -P "$jobs" -I{} bash -c '
+    case $policy in
+        optimizer-stay) args="--policy optimizer --positioning stay" ;;
+        *) args="--policy $policy" ;;
+    esac
+    ls "$instances" | POLICY=$policy ARGS=$args xargs -P "$jobs" -I{} bash -c '
         d=$out/$POLICY/{}
         mkdir -p "$d"
-        "$bin" --instance "$instances/{}" --out "$d" --policy "$POLICY" "$@" >"$d/metrics.json" 2>"$d/stderr.txt" \
+        # shellcheck disable=SC2086 # ARGS holds several words on purpose
+        "$bin" --instance "$instances/{}" --out "$d" $ARGS "$@" >"$d/metrics.json" 2>"$d/stderr.txt" \
             || { echo "{}: mdrp failed: $(grep -m1 "^Error" "$d/stderr.txt")" >&2; exit 0; }
         python3 "$evaluator" "$instances/{}" "$d" >"$d/eval.json" || echo "{}: evaluator says infeasible" >&2
         true
@@ -55,6 +65,8 @@ commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 defaults=$("$bin" -h | grep -o -- '--[a-z-]* <[A-Z_]*>.*\[default: [^]]*\]' \
     | sed -E 's/^(--[a-z-]*) .*\[default: ([^]]*)\]$/\1 \2/' | paste -sd, - | sed 's/,/, /g')
 export MDRP_DEFAULTS=$defaults
+notes=${MDRP_NOTES:-$repo/simulations/bench/mdrp-notes.md}
+[[ -f $notes ]] && export MDRP_NOTES_FILE=$notes
 python3 - "$out" "$report" "$started" "$jobs" "$cpu" "$commit" "${extra[*]:-}" "${policies[@]}" <<'PY'
 import json, math, os, sys
 
@@ -137,6 +149,8 @@ for policy in policies:
         lines.append(f"| {n} | {m['orders']} | " + " | ".join(fmt(m.get(k)) for k in KEYS)
                      + f" | {m['replans']} | {'yes' if e and e.get('feasible') else 'NO'} |")
     lines.append("")
+if os.environ.get("MDRP_NOTES_FILE"):
+    lines += [open(os.environ["MDRP_NOTES_FILE"]).read().rstrip(), ""]
 with open(report, "w") as f:
     f.write("\n".join(lines))
 print(f"wrote {report}", file=sys.stderr)

@@ -6,10 +6,12 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use simulations::mdrp::instance::travel_minutes;
+use simulations::mdrp::optimizer_policy::Positioning;
 use simulations::mdrp::report::{self, Metrics};
 use simulations::mdrp::sim::time_trip;
 use simulations::mdrp::{
-    Greedy, Instance, OptimizerPolicy, Outcome, Place, Policy, SimState, TripAssignment, simulate,
+    Decisions, Greedy, Instance, OptimizerPolicy, Outcome, Place, Policy, Reposition, SimState,
+    TripAssignment, simulate,
 };
 
 /// A small deterministic pseudo-random generator (xorshift), so the test needs no crate.
@@ -30,6 +32,12 @@ const PARAMS: &str = "meters_per_minute\tpickup service minutes\tdropoff service
 
 /// Writes an instance of `orders` orders, 6 restaurants and 5 couriers into a fresh temp dir.
 fn generated_instance(seed: u64, orders: usize) -> PathBuf {
+    generated_city(seed, orders, 5)
+}
+
+/// Writes an instance of `orders` orders, 6 restaurants and `couriers` couriers into a fresh
+/// temp dir.
+fn generated_city(seed: u64, orders: usize, couriers: usize) -> PathBuf {
     let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
     let dir = std::env::temp_dir().join(format!("mdrp-test-{}-{seed}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -46,7 +54,7 @@ fn generated_instance(seed: u64, orders: usize) -> PathBuf {
         let _ = writeln!(o, "o{k}\t{x}\t{y}\t{placed}\tr{rest}\t{ready}");
     }
     let mut c = String::from("courier\tx\ty\ton_time\toff_time\n");
-    for k in 1..=5 {
+    for k in 1..=couriers {
         let on = rng.below(40);
         let off = on + 120 + rng.below(60);
         let (x, y) = (rng.below(6000), rng.below(6000));
@@ -133,21 +141,11 @@ fn assert_trips_obey_the_rules(inst: &Instance, outcome: &Outcome) -> HashSet<us
     delivered
 }
 
-#[test]
-fn greedy_replay_obeys_the_rules_and_writes_continuous_moves() {
-    let dir = generated_instance(7, 30);
-    let inst = Instance::read(&dir).unwrap();
-    let outcome = simulate(&inst, &mut Greedy::default(), 1).unwrap();
+/// The moves file: per courier, each move starts where and after the previous one ended, the
+/// first from the courier's own start; returns the number of moves.
+fn assert_moves_are_continuous(inst: &Instance, outcome: &Outcome) -> usize {
     let p = &inst.params;
-    let delivered = assert_trips_obey_the_rules(&inst, &outcome);
-    assert!(
-        delivered.len() >= 20,
-        "only {} of 30 delivered",
-        delivered.len()
-    );
-
-    // The moves file: per courier, each move starts where and after the previous one ended.
-    let text = report::moves(&inst, &outcome);
+    let text = report::moves(inst, outcome);
     let mut lines = text.lines();
     assert_eq!(
         lines.next(),
@@ -192,6 +190,23 @@ fn greedy_replay_obeys_the_rules_and_writes_continuous_moves() {
         last = Some((c.to_owned(), to.to_owned(), arrive));
     }
 
+    text.lines().count() - 1
+}
+
+#[test]
+fn greedy_replay_obeys_the_rules_and_writes_continuous_moves() {
+    let dir = generated_instance(7, 30);
+    let inst = Instance::read(&dir).unwrap();
+    let outcome = simulate(&inst, &mut Greedy::default(), 1).unwrap();
+    let delivered = assert_trips_obey_the_rules(&inst, &outcome);
+    assert!(
+        delivered.len() >= 20,
+        "only {} of 30 delivered",
+        delivered.len()
+    );
+
+    assert_moves_are_continuous(&inst, &outcome);
+
     let m = Metrics::measure(&inst, &outcome);
     assert_eq!(m.delivered, delivered.len());
     let rows = report::orders(&inst, &outcome).lines().count();
@@ -223,14 +238,15 @@ fn optimizer_replay_obeys_the_rules_and_delivers_at_least_as_many_as_greedy() {
 struct Cheater;
 
 impl Policy for Cheater {
-    fn decide(&mut self, _now: i64, state: &SimState<'_>) -> Vec<TripAssignment> {
+    fn decide(&mut self, _now: i64, state: &SimState<'_>) -> Decisions {
         let orders = state.pending().iter();
-        orders
+        let trips: Vec<TripAssignment> = orders
             .map(|&o| TripAssignment {
                 courier: 0,
                 orders: vec![o],
             })
-            .collect()
+            .collect();
+        trips.into()
     }
 }
 
@@ -239,5 +255,89 @@ fn an_assignment_that_breaks_the_rules_is_rejected() {
     let dir = generated_instance(11, 30);
     let inst = Instance::read(&dir).unwrap();
     assert!(simulate(&inst, &mut Cheater, 1).is_err());
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn prepositioned_couriers_wait_at_restaurants_and_their_moves_stay_continuous() {
+    let dir = generated_city(31, 40, 12);
+    let inst = Instance::read(&dir).unwrap();
+    let mut policy = OptimizerPolicy::new(60);
+    policy.positioning = Positioning::Demand;
+    let outcome = simulate(&inst, &mut policy, 1).unwrap();
+    let delivered = assert_trips_obey_the_rules(&inst, &outcome);
+    assert!(
+        delivered.len() >= 36,
+        "only {} of 40 delivered",
+        delivered.len()
+    );
+    assert!(!outcome.moves.is_empty(), "no courier was prepositioned");
+    for m in &outcome.moves {
+        assert!(matches!(m.to, Place::Restaurant(_)), "a move to {:?}", m.to);
+        assert_ne!(m.from, m.to);
+        assert_eq!(m.arrive - m.depart, inst.travel(m.from, m.to));
+        let shift = &inst.couriers[m.courier];
+        assert!(
+            shift.on <= m.depart && m.depart < shift.off,
+            "a move off shift"
+        );
+    }
+    // Every trip and prepositioning move is in the file, except a trip's zero-minute hop to the
+    // restaurant a courier already waits at.
+    let written = assert_moves_are_continuous(&inst, &outcome);
+    let legs: usize = outcome
+        .trips
+        .iter()
+        .map(|t| t.drops.len() + usize::from(t.origin != Place::Restaurant(t.restaurant)))
+        .sum();
+    assert_eq!(written, legs + outcome.moves.len());
+    let waited = outcome
+        .trips
+        .iter()
+        .filter(|t| t.origin == Place::Restaurant(t.restaurant))
+        .count();
+    assert!(
+        waited > 0,
+        "no trip started at the restaurant its courier waited at"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// Starts a trip for courier 0 and, in the same epoch, sends it elsewhere.
+struct Restless;
+
+impl Policy for Restless {
+    fn decide(&mut self, now: i64, state: &SimState<'_>) -> Decisions {
+        let Some(&o) = state.pending().first() else {
+            return Decisions::default();
+        };
+        if !state.is_idle(0, now) || state.trip(0, now, &[o]).is_none() {
+            return Decisions::default();
+        }
+        let restaurant =
+            (state.instance().orders[o].restaurant + 1) % state.instance().restaurants.len();
+        Decisions {
+            trips: vec![TripAssignment {
+                courier: 0,
+                orders: vec![o],
+            }],
+            repositions: vec![Reposition {
+                courier: 0,
+                restaurant,
+            }],
+        }
+    }
+
+    fn repositions(&self) -> bool {
+        true
+    }
+}
+
+#[test]
+fn a_courier_on_a_trip_cannot_be_prepositioned() {
+    let dir = generated_instance(13, 30);
+    let inst = Instance::read(&dir).unwrap();
+    let err = simulate(&inst, &mut Restless, 1).unwrap_err();
+    assert!(err.to_string().contains("not idle"), "{err}");
     std::fs::remove_dir_all(dir).unwrap();
 }

@@ -26,6 +26,9 @@ struct Args {
     /// Optimizer: search iterations per replan.
     #[arg(long, default_value_t = 100)]
     iterations: u64,
+    /// Optimizer: where idle couriers without a planned trip wait.
+    #[arg(long, value_enum, default_value_t = Positioning::Demand)]
+    positioning: Positioning,
     /// Greedy: consider an order once its ready time is at most this many minutes away.
     #[arg(long, default_value_t = Greedy::default().horizon)]
     horizon: i64,
@@ -35,6 +38,14 @@ struct Args {
     /// Greedy: orders of one restaurant ready within this many minutes may share a trip.
     #[arg(long, default_value_t = Greedy::default().bundle_window)]
     bundle_window: i64,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Positioning {
+    /// At the start point or last drop-off (the MDRP base rules).
+    Stay,
+    /// Drive to a nearby restaurant with recent orders (prepositioning moves).
+    Demand,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -55,7 +66,14 @@ fn main() -> anyhow::Result<()> {
             bundle_window: args.bundle_window,
             bundle_limit: args.bundle_limit,
         }),
-        PolicyKind::Optimizer => Box::new(mdrp::OptimizerPolicy::new(args.iterations)),
+        PolicyKind::Optimizer => {
+            let mut p = mdrp::OptimizerPolicy::new(args.iterations);
+            p.positioning = match args.positioning {
+                Positioning::Stay => mdrp::optimizer_policy::Positioning::Stay,
+                Positioning::Demand => mdrp::optimizer_policy::Positioning::Demand,
+            };
+            Box::new(p)
+        }
     };
     let outcome = mdrp::simulate(&instance, policy.as_mut(), args.cycle_minutes)
         .context("replaying the instance")?;

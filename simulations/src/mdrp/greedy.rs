@@ -3,7 +3,7 @@
 //! few minutes of the first join its trip (up to a bundle limit), dropped nearest-first.
 
 use super::instance::{Minutes, Place};
-use super::sim::{Policy, SimState, TripAssignment};
+use super::sim::{Decisions, Policy, SimState, TripAssignment};
 
 /// Nearest-available assignment, with optional same-restaurant bundling.
 #[derive(Clone, Debug)]
@@ -28,7 +28,7 @@ impl Default for Greedy {
 }
 
 impl Policy for Greedy {
-    fn decide(&mut self, now: Minutes, state: &SimState<'_>) -> Vec<TripAssignment> {
+    fn decide(&mut self, now: Minutes, state: &SimState<'_>) -> Decisions {
         let inst = state.instance();
         let mut idle: Vec<usize> = (0..inst.couriers.len())
             .filter(|&c| state.is_idle(c, now))
@@ -78,7 +78,7 @@ impl Policy for Greedy {
                 out.push(TripAssignment { courier, orders });
             }
         }
-        out
+        out.into()
     }
 }
 

@@ -19,4 +19,4 @@ pub use greedy::Greedy;
 pub use instance::{Instance, Place};
 pub use optimizer_policy::OptimizerPolicy;
 pub use report::Metrics;
-pub use sim::{Outcome, Policy, SimState, TripAssignment, simulate};
+pub use sim::{Decisions, Move, Outcome, Policy, Reposition, SimState, TripAssignment, simulate};

@@ -5,11 +5,16 @@
 //! trip of its planned route once it must leave now to reach the restaurant by the food's ready
 //! time; everything else stays a plan and may change at the next epoch.
 //!
+//! With [`Positioning::Demand`] (the MDRP variant with prepositioning moves), an idle courier
+//! with no planned trip drives to a restaurant where orders have been coming in, rather than
+//! waiting at its last drop-off: the nearest one, discounted by the square root of its orders in
+//! the last hour. It cannot be diverted on the way, but the planner counts it free on arrival.
+//!
 //! Times are in minutes on the instance's clock. The MDRP pickup rule (pickup at
 //! max(ready, arrival + s/2), leave s/2 later) maps to a pickup window opening at ready − s/2
 //! with service s.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -22,12 +27,26 @@ use optimizer::{
 };
 
 use super::instance::{Instance, Minutes, Place, Point};
-use super::sim::{Policy, SimState, TripAssignment};
+use super::sim::{Decisions, Policy, Reposition, SimState, TripAssignment};
+
+/// Where idle couriers without a planned trip wait.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Positioning {
+    /// Where they are: the start point or the last drop-off (the MDRP base rules).
+    Stay,
+    /// At a restaurant near them that had orders in the last hour (prepositioning moves).
+    Demand,
+}
+
+/// How far back order counts go when choosing where idle couriers wait, in minutes.
+const DEMAND_WINDOW: Minutes = 60;
 
 /// Replanning dispatch on the optimizer.
 pub struct OptimizerPolicy {
     config: ReplanConfig,
     previous: Plan,
+    /// Where idle couriers wait.
+    pub positioning: Positioning,
     /// Search iterations per replan.
     pub iterations: u64,
     /// Wall-clock milliseconds of each replan.
@@ -35,13 +54,16 @@ pub struct OptimizerPolicy {
 }
 
 impl OptimizerPolicy {
-    /// A policy for `instance` with `iterations` of search per replan.
+    /// A policy with `iterations` of search per replan, leaving idle couriers where they are.
     pub fn new(iterations: u64) -> Self {
         let objective = Objective {
-            // Minutes here: click-to-door first, fresh food, lateness past the 40-minute target.
+            // Minutes here. Click-to-door is what the benchmark measures; food waiting at the
+            // restaurant counts once more (it also weighs arriving in time over arriving early),
+            // and no extra lateness past the 40-minute target, which only trades the mean for
+            // the tail (measured on a 27-instance sample, simulations/MDRP.md).
             click_to_door: 1.0,
-            ready_to_pickup: 0.5,
-            lateness: 2.0,
+            ready_to_pickup: 1.0,
+            lateness: 0.0,
             duration: 0.02,
             ..Objective::meal_delivery()
         };
@@ -65,6 +87,7 @@ impl OptimizerPolicy {
         OptimizerPolicy {
             config,
             previous: Plan::default(),
+            positioning: Positioning::Stay,
             iterations,
             replan_ms: Vec::new(),
         }
@@ -90,7 +113,82 @@ fn place_point(inst: &Instance, place: Place) -> Point {
 }
 
 impl Policy for OptimizerPolicy {
-    fn decide(&mut self, now: Minutes, state: &SimState<'_>) -> Vec<TripAssignment> {
+    fn decide(&mut self, now: Minutes, state: &SimState<'_>) -> Decisions {
+        let trips = if state.pending().is_empty() {
+            Vec::new()
+        } else {
+            self.dispatch(now, state)
+        };
+        let repositions = match self.positioning {
+            Positioning::Stay => Vec::new(),
+            Positioning::Demand => self.preposition(now, state, &trips),
+        };
+        Decisions { trips, repositions }
+    }
+
+    fn repositions(&self) -> bool {
+        self.positioning != Positioning::Stay
+    }
+}
+
+impl OptimizerPolicy {
+    /// Idle couriers with no planned trip (and none starting now) that are not at a restaurant
+    /// drive to the one minimising travel minutes / sqrt(orders placed there in the last hour).
+    fn preposition(
+        &self,
+        now: Minutes,
+        state: &SimState<'_>,
+        starting: &[TripAssignment],
+    ) -> Vec<Reposition> {
+        let inst = state.instance();
+        let mut demand = vec![0u32; inst.restaurants.len()];
+        for o in &inst.orders {
+            if o.placement <= now && o.placement > now - DEMAND_WINDOW {
+                demand[o.restaurant] += 1;
+            }
+        }
+        let busy: Vec<usize> = (0..demand.len()).filter(|&r| demand[r] > 0).collect();
+        if busy.is_empty() {
+            return Vec::new();
+        }
+        let open: HashSet<String> = state.pending().iter().map(usize::to_string).collect();
+        let planned: HashSet<usize> = self
+            .previous
+            .routes
+            .iter()
+            .filter(|r| r.stops.iter().any(|s| open.contains(s.stop.order.as_str())))
+            .filter_map(|r| r.courier.as_str().parse().ok())
+            .chain(starting.iter().map(|t| t.courier))
+            .collect();
+        let mut out = Vec::new();
+        for c in 0..inst.couriers.len() {
+            let place = state.couriers()[c].place;
+            if !state.is_idle(c, now)
+                || now >= inst.couriers[c].off
+                || planned.contains(&c)
+                || matches!(place, Place::Restaurant(_))
+            {
+                continue;
+            }
+            let best = busy
+                .iter()
+                .map(|&r| {
+                    let minutes = inst.travel(place, Place::Restaurant(r)) as f64;
+                    (minutes / f64::from(demand[r]).sqrt(), r)
+                })
+                .min_by(|a, b| a.0.total_cmp(&b.0));
+            if let Some((_, restaurant)) = best {
+                out.push(Reposition {
+                    courier: c,
+                    restaurant,
+                });
+            }
+        }
+        out
+    }
+
+    /// Replans and starts the trips that cannot wait another minute.
+    fn dispatch(&mut self, now: Minutes, state: &SimState<'_>) -> Vec<TripAssignment> {
         let inst = state.instance();
         let params = &inst.params;
         let half = params.pickup_service as f64 / 2.0;

@@ -1,6 +1,7 @@
 //! The three solution files of the MDRP evaluator and the run's metrics, with the evaluator's
 //! definitions (percentiles interpolate linearly; utilisation counts driving, one pickup service
-//! per trip and one drop-off service per order over the shift, 0 for a courier that never moved).
+//! per trip and one drop-off service per order over the shift, 0 for a courier that never moved;
+//! prepositioning moves count as driving).
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -69,11 +70,7 @@ impl Metrics {
             let busy = s.driving
                 + p.dropoff_service * s.delivered as i64
                 + p.pickup_service * s.trips as i64;
-            util.push(if s.trips > 0 {
-                to_f64(busy) / shift
-            } else {
-                0.0
-            });
+            util.push(if s.moved { to_f64(busy) / shift } else { 0.0 });
         }
         let sizes: Vec<f64> = outcome.trips.iter().map(|t| t.drops.len() as f64).collect();
         Self {
@@ -172,9 +169,15 @@ pub fn orders(instance: &Instance, outcome: &Outcome) -> String {
 #[must_use]
 pub fn moves(instance: &Instance, outcome: &Outcome) -> String {
     let mut per: Vec<Vec<(i64, Place, Place)>> = vec![Vec::new(); instance.couriers.len()];
+    for m in &outcome.moves {
+        per[m.courier].push((m.depart, m.from, m.to));
+    }
     for t in &outcome.trips {
         let m = &mut per[t.courier];
-        m.push((t.depart, t.origin, Place::Restaurant(t.restaurant)));
+        // A courier already waiting at the restaurant does not move to get there.
+        if t.origin != Place::Restaurant(t.restaurant) {
+            m.push((t.depart, t.origin, Place::Restaurant(t.restaurant)));
+        }
         let mut at = Place::Restaurant(t.restaurant);
         for d in &t.drops {
             m.push((d.depart, at, Place::Dropoff(d.order)));
@@ -182,6 +185,11 @@ pub fn moves(instance: &Instance, outcome: &Outcome) -> String {
         }
     }
     let mut s = String::from("courier departure_time origin destination\n");
+    for m in &mut per {
+        // Stable: a trip's own moves keep their sequence (a drop-off can leave at the minute the
+        // previous one is reached, after a zero-minute hop).
+        m.sort_by_key(|&(depart, _, _)| depart);
+    }
     for (c, m) in per.iter().enumerate() {
         for (depart, from, to) in m {
             let _ = writeln!(

@@ -18,10 +18,44 @@ pub struct TripAssignment {
     pub orders: Vec<usize>,
 }
 
-/// Decides, at each epoch, which idle couriers start which trips.
-pub trait Policy {
+/// An idle courier sent ahead to a restaurant without orders yet (a prepositioning move): it
+/// drives there and waits; it cannot be diverted on the way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reposition {
+    /// Index into [`Instance::couriers`]; the courier must be idle and on shift at the epoch.
+    pub courier: usize,
+    /// Index into [`Instance::restaurants`].
+    pub restaurant: usize,
+}
+
+/// What a policy decides at one epoch.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Decisions {
     /// Trips to start now. Each courier and order appears at most once.
-    fn decide(&mut self, now: Minutes, state: &SimState<'_>) -> Vec<TripAssignment>;
+    pub trips: Vec<TripAssignment>,
+    /// Idle couriers without a trip to move towards a restaurant now.
+    pub repositions: Vec<Reposition>,
+}
+
+impl From<Vec<TripAssignment>> for Decisions {
+    fn from(trips: Vec<TripAssignment>) -> Self {
+        Decisions {
+            trips,
+            repositions: Vec::new(),
+        }
+    }
+}
+
+/// Decides, at each epoch, which idle couriers start which trips, and where idle couriers wait.
+pub trait Policy {
+    /// What to do now. Called at every epoch with open orders, and at every epoch with an idle
+    /// courier when [`Policy::repositions`] is true.
+    fn decide(&mut self, now: Minutes, state: &SimState<'_>) -> Decisions;
+
+    /// Whether the policy moves idle couriers (the MDRP variant with prepositioning).
+    fn repositions(&self) -> bool {
+        false
+    }
 }
 
 /// What the simulator knows about a courier between trips.
@@ -37,6 +71,8 @@ pub struct CourierState {
     pub trips: usize,
     /// Driving minutes so far.
     pub driving: Minutes,
+    /// Whether the courier has moved at all (trips or prepositioning), for utilisation.
+    pub moved: bool,
 }
 
 /// The state a policy sees at an epoch.
@@ -89,11 +125,28 @@ pub struct Drop {
     pub leave: Minutes,
 }
 
+/// A prepositioning move as it happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Move {
+    /// Index of the courier.
+    pub courier: usize,
+    /// Where it set off from.
+    pub from: Place,
+    /// The restaurant it drove to.
+    pub to: Place,
+    /// Departure.
+    pub depart: Minutes,
+    /// Arrival.
+    pub arrive: Minutes,
+}
+
 /// Everything a replay produced.
 #[derive(Clone, Debug)]
 pub struct Outcome {
     /// Trips in the order they were committed.
     pub trips: Vec<Trip>,
+    /// Prepositioning moves in the order they were made.
+    pub moves: Vec<Move>,
     /// Final state per courier.
     pub couriers: Vec<CourierState>,
     /// Wall-clock milliseconds of each policy call.
@@ -165,6 +218,7 @@ impl<'a> SimState<'a> {
                 delivered: 0,
                 trips: 0,
                 driving: 0,
+                moved: false,
             })
             .collect();
         Self {
@@ -257,6 +311,7 @@ impl<'a> SimState<'a> {
         state.free_at = last.leave;
         state.delivered += a.orders.len();
         state.trips += 1;
+        state.moved = true;
         state.driving += trip.arrive_restaurant - trip.depart
             + trip
                 .drops
@@ -267,6 +322,44 @@ impl<'a> SimState<'a> {
             self.assigned[o] = true;
         }
         Ok(trip)
+    }
+
+    fn reposition(&mut self, now: Minutes, r: Reposition) -> anyhow::Result<Move> {
+        let inst = self.instance;
+        ensure!(
+            r.courier < inst.couriers.len(),
+            "unknown courier index {}",
+            r.courier
+        );
+        ensure!(
+            r.restaurant < inst.restaurants.len(),
+            "unknown restaurant index {}",
+            r.restaurant
+        );
+        let id = &inst.couriers[r.courier].id;
+        ensure!(
+            self.is_idle(r.courier, now) && now < inst.couriers[r.courier].off,
+            "courier {id} is not idle and on shift at {now}"
+        );
+        let to = Place::Restaurant(r.restaurant);
+        let state = &mut self.couriers[r.courier];
+        ensure!(
+            state.place != to,
+            "courier {id} is already at that restaurant"
+        );
+        let travel = inst.travel(state.place, to);
+        let moved = Move {
+            courier: r.courier,
+            from: state.place,
+            to,
+            depart: now,
+            arrive: now + travel,
+        };
+        state.place = to;
+        state.free_at = moved.arrive;
+        state.driving += travel;
+        state.moved = true;
+        Ok(moved)
     }
 }
 
@@ -295,7 +388,8 @@ pub fn simulate(
         .max()
         .unwrap_or(first);
     let mut state = SimState::new(instance);
-    let (mut trips, mut decide_ms, mut next) = (Vec::new(), Vec::new(), 0);
+    let (mut trips, mut moves, mut decide_ms, mut next) = (Vec::new(), Vec::new(), Vec::new(), 0);
+    let repositions = policy.repositions();
     let mut now = first;
     while now <= last_off && !(next == by_placement.len() && state.pending.is_empty()) {
         let mut added = false;
@@ -309,22 +403,29 @@ pub fn simulate(
                 .pending
                 .sort_by_key(|&o| (instance.orders[o].ready, o));
         }
-        if !state.pending.is_empty() {
+        let open = !state.pending.is_empty();
+        if open || (repositions && (0..instance.couriers.len()).any(|c| state.is_idle(c, now))) {
             let started = Instant::now();
             let decisions = policy.decide(now, &state);
-            decide_ms.push(started.elapsed().as_secs_f64() * 1e3);
-            for a in &decisions {
+            if open {
+                decide_ms.push(started.elapsed().as_secs_f64() * 1e3);
+            }
+            for a in &decisions.trips {
                 trips.push(state.start(now, a)?);
             }
-            if !decisions.is_empty() {
+            if !decisions.trips.is_empty() {
                 let assigned = &state.assigned;
                 state.pending.retain(|&o| !assigned[o]);
+            }
+            for &r in &decisions.repositions {
+                moves.push(state.reposition(now, r)?);
             }
         }
         now += cycle;
     }
     Ok(Outcome {
         trips,
+        moves,
         couriers: state.couriers,
         decide_ms,
     })
