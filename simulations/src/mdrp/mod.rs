@@ -7,7 +7,8 @@
 //! `ceil(euclid / meters_per_minute)` minutes, pickup at `max(ready, arrival + pickup_service/2)`,
 //! drop-off at `arrival + dropoff_service/2`, a trip's orders come from one restaurant, a courier
 //! starts its next trip only after delivering the previous one and never picks up after its
-//! off-time, and nobody is diverted while driving.
+//! off-time, and nobody is diverted while driving. Couriers wait where they are between trips
+//! unless the policy sends them ahead to a restaurant (the variant with prepositioning moves).
 
 pub mod greedy;
 pub mod instance;

@@ -1,7 +1,8 @@
 //! The discrete-event replay: orders become known at their placement time, couriers come on and
 //! go off shift as scheduled, and at every decision epoch a [`Policy`] commits idle couriers to
-//! trips. The simulator, not the policy, times each trip by the MDRP rules and rejects any
-//! assignment that breaks them.
+//! trips and, in the MDRP variant with prepositioning, sends idle couriers ahead to restaurants.
+//! The simulator, not the policy, times each trip and move by the MDRP rules and rejects any
+//! decision that breaks them.
 
 use std::time::Instant;
 
