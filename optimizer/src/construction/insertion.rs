@@ -73,11 +73,7 @@ pub(crate) fn best_insertion(
         p.objective.vehicle
     } else {
         0.0
-    } + if p.jobs[j].previous.is_some_and(|w| w != v) {
-        p.objective.stability
-    } else {
-        0.0
-    };
+    } + stability_charge(p, j, v);
     let dist_w = p.objective.distance;
 
     if p.jobs[j].onboard.is_some() {
@@ -276,12 +272,7 @@ fn timed_delta_from(p: &Problem, r: &Route, i: Option<usize>, k: usize, dn: usiz
         if pos == k {
             let start = visit(dn, &mut t, &mut place);
             // The stability charge is the caller's.
-            added += stop_cost(p, v, dn, start)
-                - if p.jobs[p.nodes[dn].job].previous.is_some_and(|w| w != v) {
-                    obj.stability
-                } else {
-                    0.0
-                };
+            added += stop_cost(p, v, dn, start) - stability_charge(p, p.nodes[dn].job, v);
         }
         if pos == n {
             break;
@@ -349,8 +340,15 @@ fn timed_delta_full(
     if r.is_empty() {
         delta -= p.objective.vehicle;
     }
-    if p.jobs[p.nodes[dn].job].previous.is_some_and(|w| w != r.v) {
-        delta -= p.objective.stability;
+    delta - stability_charge(p, p.nodes[dn].job, r.v)
+}
+
+/// The stability cost of job `j` on vehicle `v`: charged when the previous plan gave it to
+/// another courier.
+fn stability_charge(p: &Problem, j: usize, v: usize) -> f64 {
+    if p.jobs[j].previous.is_some_and(|w| w != v) {
+        p.objective.stability
+    } else {
+        0.0
     }
-    delta
 }

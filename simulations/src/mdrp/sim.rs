@@ -267,18 +267,21 @@ impl<'a> SimState<'a> {
         (trip.pickup <= self.instance.couriers[c].off).then_some(trip)
     }
 
-    fn start(&mut self, now: Minutes, a: &TripAssignment) -> anyhow::Result<Trip> {
+    /// The id of courier `c` if it exists and is idle and on shift at `now`.
+    fn idle_courier(&self, c: usize, now: Minutes) -> anyhow::Result<&'a str> {
         let inst = self.instance;
+        ensure!(c < inst.couriers.len(), "unknown courier index {c}");
+        let id = inst.couriers[c].id.as_str();
         ensure!(
-            a.courier < inst.couriers.len(),
-            "unknown courier index {}",
-            a.courier
-        );
-        let id = &inst.couriers[a.courier].id;
-        ensure!(
-            self.is_idle(a.courier, now),
+            self.is_idle(c, now),
             "courier {id} is not idle and on shift at {now}"
         );
+        Ok(id)
+    }
+
+    fn start(&mut self, now: Minutes, a: &TripAssignment) -> anyhow::Result<Trip> {
+        let inst = self.instance;
+        let id = self.idle_courier(a.courier, now)?;
         ensure!(
             !a.orders.is_empty(),
             "a trip for courier {id} has no orders"
@@ -327,20 +330,15 @@ impl<'a> SimState<'a> {
 
     fn reposition(&mut self, now: Minutes, r: Reposition) -> anyhow::Result<Move> {
         let inst = self.instance;
+        let id = self.idle_courier(r.courier, now)?;
         ensure!(
-            r.courier < inst.couriers.len(),
-            "unknown courier index {}",
-            r.courier
+            now < inst.couriers[r.courier].off,
+            "courier {id} is at the end of its shift at {now}"
         );
         ensure!(
             r.restaurant < inst.restaurants.len(),
             "unknown restaurant index {}",
             r.restaurant
-        );
-        let id = &inst.couriers[r.courier].id;
-        ensure!(
-            self.is_idle(r.courier, now) && now < inst.couriers[r.courier].off,
-            "courier {id} is not idle and on shift at {now}"
         );
         let to = Place::Restaurant(r.restaurant);
         let state = &mut self.couriers[r.courier];
