@@ -6,3 +6,7 @@
 
 pub mod bus;
 pub mod config;
+pub mod dispatch;
+pub mod records;
+pub mod store;
+pub mod wire;

@@ -1,0 +1,3 @@
+//! In-memory storage (being written).
+/// The in-memory store.
+pub struct MemoryStore;

@@ -1,0 +1,3 @@
+//! PostgreSQL storage (being written).
+/// The PostgreSQL store.
+pub struct PgStore;
