@@ -19,9 +19,10 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use tokio::sync::{Notify, broadcast};
 
+pub use commands::EventOutcome;
 pub use state::State;
 
-use crate::records::{Actor, CourierRecord, InboxKey, OrderRecord, RouteRecord, TimelineEntry};
+use crate::records::{CourierRecord, InboxKey, OrderRecord, RouteRecord, TimelineEntry};
 use crate::store::{Batch, Store, StoreError};
 
 /// A kitchen's new order, checked.
@@ -421,11 +422,6 @@ impl Dispatch {
             let _write = self.inner.write.lock().await;
             self.reload().await;
         }
-    }
-
-    /// Records the actor for kitchen messages and REST order creation.
-    fn kitchen_actor() -> Actor {
-        Actor::Kitchen
     }
 
     /// Whether this key was processed before.
