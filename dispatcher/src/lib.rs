@@ -7,6 +7,8 @@
 pub mod bus;
 pub mod config;
 pub mod dispatch;
+pub mod metric;
+pub mod planner;
 pub mod records;
 pub mod store;
 pub mod wire;

@@ -8,6 +8,7 @@
 //! ahead of the database and two changes never race on one order. A commit whose outcome is
 //! unknown (the database went away mid-commit) reloads memory from the store.
 
+mod apply;
 mod commands;
 mod events;
 mod state;
@@ -263,6 +264,14 @@ impl PlannerSignal {
         }
         drop(pending);
         self.notify.notify_one();
+    }
+
+    /// Forgets pending reasons: the run about to start covers them.
+    pub fn clear(&self) {
+        self.pending
+            .lock()
+            .expect("the planner signal lock is never poisoned")
+            .clear();
     }
 
     /// Waits until some trigger arrived, then takes every reason pending.

@@ -1,0 +1,471 @@
+//! The planner loop: the bridge from the committed state to `optimizer::replan` and back.
+//!
+//! It runs on a timer (default 5 s) and when [`Dispatch`] signals a change, waiting a short
+//! debounce so a burst of events makes one run, and never runs twice at once. The solve runs on
+//! a dedicated rayon pool, never on the async runtime; its answer is applied against the state
+//! as it is by then (an order delivered or pinned elsewhere meanwhile keeps what it has), in
+//! one batch with its outbox events.
+//!
+//! The loop plans one zone; a zone is a filter over restaurants, couriers and orders (one zone,
+//! everything, by default), so several processes could each plan their own.
+
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use optimizer::model::{
+    Capacity, Courier, CourierId, Location, Order, OrderId, OrderStatus, Plan, Route,
+    ScheduledStop, Seconds, Size, Stop, Time, TimeWindow, UnassignedReason, Vehicle,
+};
+use optimizer::{Budget, CityState, ReplanConfig, Replanned, TravelModel, replan};
+use time::OffsetDateTime;
+use tokio_util::sync::CancellationToken;
+use tracker::LatestPositions;
+
+use crate::dispatch::{Dispatch, State};
+use crate::metric;
+use crate::records::{CourierRecord, OrderRecord};
+
+/// Settings of the planner loop.
+#[derive(Clone, Debug)]
+pub struct PlannerConfig {
+    /// Replan at least this often.
+    pub interval: Duration,
+    /// After a signal, wait this long for more before planning.
+    pub debounce: Duration,
+    /// Wall-clock budget of one solve.
+    pub budget: Duration,
+    /// Publish `order.pickup_eta` again when the ETA moved by more than this.
+    pub eta_threshold: Duration,
+    /// A new route version is made when a stop's ETA moved by more than this.
+    pub route_eta_threshold: Duration,
+    /// Solver iterations per open order (at least `min_iterations` in all).
+    pub iterations_per_order: u64,
+    /// The floor of solver iterations.
+    pub min_iterations: u64,
+    /// Threads of the solver's pool.
+    pub threads: usize,
+    /// Time at the restaurant (parking, handover).
+    pub pickup_service: Duration,
+    /// Time at the customer.
+    pub dropoff_service: Duration,
+    /// A courier's position older than this does not count as known.
+    pub position_max_age: Duration,
+    /// The replanning rules and objective.
+    pub replan: ReplanConfig,
+}
+
+impl Default for PlannerConfig {
+    fn default() -> Self {
+        PlannerConfig {
+            interval: Duration::from_secs(5),
+            debounce: Duration::from_millis(100),
+            budget: Duration::from_millis(800),
+            eta_threshold: Duration::from_secs(60),
+            route_eta_threshold: Duration::from_secs(30),
+            iterations_per_order: 40,
+            min_iterations: 400,
+            threads: 2,
+            pickup_service: Duration::from_secs(120),
+            dropoff_service: Duration::from_secs(120),
+            position_max_age: Duration::from_secs(600),
+            replan: ReplanConfig::default(),
+        }
+    }
+}
+
+/// A wall-clock budget for the solver.
+struct Deadline {
+    started: Instant,
+    budget: Duration,
+}
+
+impl Budget for Deadline {
+    fn used(&self) -> f64 {
+        self.started.elapsed().as_secs_f64() / self.budget.as_secs_f64().max(1e-3)
+    }
+}
+
+/// The optimizer's clock: seconds since the Unix epoch.
+pub fn to_time(t: OffsetDateTime) -> Time {
+    let secs = t.unix_timestamp_nanos() as f64 / 1e9;
+    Time::from_secs(secs.max(0.0)).expect("a finite, non-negative number of seconds")
+}
+
+/// Back from the optimizer's clock (saturating far outside the calendar).
+pub fn from_time(t: Time) -> OffsetDateTime {
+    let nanos = (f64::from(t) * 1e9) as i128;
+    OffsetDateTime::from_unix_timestamp_nanos(nanos).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+/// The solver's input, copied out of the state so the lock is held only briefly.
+pub struct PlanInput {
+    /// When.
+    pub now: OffsetDateTime,
+    /// Couriers that can take work (with a known position).
+    pub couriers: Vec<Courier>,
+    /// Orders the solver may place or keep.
+    pub orders: Vec<Order>,
+    /// The current routes as a plan.
+    pub previous: Plan,
+    /// Staff pins.
+    pub pins: HashMap<OrderId, CourierId>,
+    /// Moves so far.
+    pub moves: HashMap<OrderId, u32>,
+    /// Why orders that need a courier cannot be planned at all (no solve needed for them).
+    pub waiting: Vec<(OrderId, &'static str)>,
+}
+
+/// Builds the solver's input from the state.
+pub fn plan_input(
+    state: &State,
+    positions: &LatestPositions,
+    config: &PlannerConfig,
+    now: OffsetDateTime,
+) -> PlanInput {
+    let now_t = to_time(now);
+    let mut onboard: HashMap<&CourierId, Vec<OrderId>> = HashMap::new();
+    for o in state.orders() {
+        if o.status == OrderStatus::PickedUp
+            && let Some(c) = &o.courier_id
+        {
+            onboard.entry(c).or_default().push(o.id.clone());
+        }
+    }
+    let mut couriers = Vec::new();
+    let mut on_shift = 0;
+    for c in state.couriers() {
+        let carrying = onboard.get(&c.id);
+        if !c.on_shift && carrying.is_none() {
+            continue;
+        }
+        on_shift += usize::from(c.on_shift);
+        let Some(position) = positions.get(&c.id) else {
+            continue;
+        };
+        if now - position.at > config.position_max_age {
+            continue;
+        }
+        if let Some(courier) = courier_model(c, position.coords.into(), carrying, now_t, now) {
+            couriers.push(courier);
+        }
+    }
+    let planned: std::collections::HashSet<&CourierId> = couriers.iter().map(|c| c.id()).collect();
+    let mut orders = Vec::new();
+    let mut waiting = Vec::new();
+    let mut pins = HashMap::new();
+    let mut moves = HashMap::new();
+    for o in state.orders() {
+        let courier_planned = o.courier_id.as_ref().is_some_and(|c| planned.contains(c));
+        // Food on board or pinned to a courier the solver cannot see stays as it is.
+        if (o.status == OrderStatus::PickedUp || o.pinned) && !courier_planned {
+            continue;
+        }
+        if couriers.is_empty() {
+            if o.status == OrderStatus::Created {
+                waiting.push((
+                    o.id.clone(),
+                    if on_shift == 0 {
+                        "no_courier_on_shift"
+                    } else {
+                        "no_courier_position"
+                    },
+                ));
+            }
+            continue;
+        }
+        if let Some(order) = order_model(o, config) {
+            if o.pinned
+                && let Some(c) = &o.courier_id
+            {
+                pins.insert(o.id.clone(), c.clone());
+            }
+            if o.moves > 0 {
+                moves.insert(o.id.clone(), o.moves);
+            }
+            orders.push(order);
+        }
+    }
+    let previous = previous_plan(state, &planned, &orders);
+    PlanInput {
+        now,
+        couriers,
+        orders,
+        previous,
+        pins,
+        moves,
+        waiting,
+    }
+}
+
+/// The optimizer's courier for a record at `position`.
+fn courier_model(
+    c: &CourierRecord,
+    position: Location,
+    carrying: Option<&Vec<OrderId>>,
+    now_t: Time,
+    now: OffsetDateTime,
+) -> Option<Courier> {
+    let end = match c.shift_ends_at {
+        Some(end) if c.on_shift && end > now => end,
+        _ if c.on_shift => now + Duration::from_secs(12 * 3600),
+        // Off shift but carrying food: time enough to deliver it.
+        _ => now + Duration::from_secs(3 * 3600),
+    };
+    let vehicle = Vehicle::new(
+        c.vehicle,
+        c.vehicle.default_speed_mps(),
+        Capacity::new(i64::from(c.capacity)).ok()?,
+    )
+    .ok()?;
+    let shift = TimeWindow::new(now_t, to_time(end)).ok()?;
+    Courier::builder(c.id.clone(), vehicle, shift, position)
+        .available_at(now_t)
+        .onboard(carrying.cloned().unwrap_or_default())
+        .build()
+        .ok()
+}
+
+/// The optimizer's order for a record.
+fn order_model(o: &OrderRecord, config: &PlannerConfig) -> Option<Order> {
+    let mut b = Order::builder(
+        o.id.clone(),
+        o.restaurant_id.clone(),
+        o.restaurant.into(),
+        o.dropoff.into(),
+        to_time(o.placed_at),
+    )
+    .ready_at(to_time(o.ready_at.max(o.placed_at)))
+    .service(
+        Seconds::new(config.pickup_service.as_secs_f64()).ok()?,
+        Seconds::new(config.dropoff_service.as_secs_f64()).ok()?,
+    )
+    .size(Size::new(i64::from(o.size)).ok()?)
+    .status(o.status);
+    if let Some(by) = o.deliver_by {
+        b = b.deliver_by(to_time(by.max(o.ready_at)));
+    }
+    b.build().ok()
+}
+
+/// The current routes as the optimizer's plan, keeping only what it can still use.
+fn previous_plan(
+    state: &State,
+    planned: &std::collections::HashSet<&CourierId>,
+    orders: &[Order],
+) -> Plan {
+    let known: std::collections::HashSet<&OrderId> = orders.iter().map(|o| o.id()).collect();
+    let mut routes = Vec::new();
+    for r in state.routes() {
+        if !planned.contains(&r.courier_id) || r.stops.is_empty() {
+            continue;
+        }
+        let stops: Vec<ScheduledStop> = r
+            .stops
+            .iter()
+            .filter(|s| known.contains(&s.order_id))
+            .filter(|s| {
+                state
+                    .order(&s.order_id)
+                    .is_some_and(|o| o.courier_id.as_ref() == Some(&r.courier_id))
+            })
+            .map(|s| ScheduledStop {
+                stop: Stop {
+                    order: s.order_id.clone(),
+                    kind: s.kind,
+                },
+                arrival: to_time(s.eta),
+                service_start: to_time(s.eta),
+                departure: to_time(s.departs_at.max(s.eta)),
+            })
+            .collect();
+        if !stops.is_empty() {
+            routes.push(Route {
+                courier: r.courier_id.clone(),
+                stops,
+            });
+        }
+    }
+    Plan {
+        routes,
+        unassigned: Vec::new(),
+    }
+}
+
+/// The stored name of an unassigned reason.
+pub fn reason_name(reason: UnassignedReason) -> &'static str {
+    match reason {
+        UnassignedReason::NoCourierAvailable => "no_courier_available",
+        UnassignedReason::TooLarge => "too_large",
+        UnassignedReason::TimeWindows => "time_windows",
+        UnassignedReason::NotPlanned => "not_planned",
+    }
+}
+
+/// What one planning run did, for metrics and tests.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RunReport {
+    /// Orders considered.
+    pub orders: usize,
+    /// Couriers considered.
+    pub couriers: usize,
+    /// Orders left without a courier.
+    pub unassigned: usize,
+    /// Routes given a new version.
+    pub changed_routes: usize,
+    /// Solver iterations.
+    pub iterations: u64,
+    /// Wall time of the solve.
+    pub solve_time: Duration,
+}
+
+/// The planner loop.
+pub struct Planner {
+    dispatch: Dispatch,
+    positions: Arc<LatestPositions>,
+    travel: Arc<dyn TravelModel>,
+    config: PlannerConfig,
+    pool: Arc<rayon::ThreadPool>,
+}
+
+impl Planner {
+    /// A planner over `dispatch`, reading couriers' positions from `positions`.
+    ///
+    /// # Errors
+    /// When the solver's thread pool cannot be created.
+    pub fn new(
+        dispatch: Dispatch,
+        positions: Arc<LatestPositions>,
+        travel: Arc<dyn TravelModel>,
+        config: PlannerConfig,
+    ) -> Result<Planner, rayon::ThreadPoolBuildError> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(config.threads.max(1))
+            .thread_name(|i| format!("solver-{i}"))
+            .build()?;
+        Ok(Planner {
+            dispatch,
+            positions,
+            travel,
+            config,
+            pool: Arc::new(pool),
+        })
+    }
+
+    /// Runs until `shutdown`: a plan at start, then on signals (debounced) and on the timer.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let signal = self.dispatch.planner_signal();
+        let mut timer = tokio::time::interval(self.config.interval);
+        timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                _ = timer.tick() => {}
+                _ = signal.wait() => {
+                    tokio::select! {
+                        () = shutdown.cancelled() => break,
+                        () = tokio::time::sleep(self.config.debounce) => {}
+                    }
+                }
+            }
+            // Everything asked for until now is covered by this run.
+            signal.clear();
+            match self.run_once().await {
+                Ok(report) => tracing::debug!(?report, "Replanned."),
+                Err(error) => tracing::warn!(%error, "Replanning failed; the next run retries."),
+            }
+            timer.reset();
+        }
+        tracing::info!("Planner stopped.");
+    }
+
+    /// One planning run: solve on the pool, apply the answer.
+    ///
+    /// # Errors
+    /// When the solver failed or panicked, or applying the plan failed (storage down).
+    pub async fn run_once(&self) -> anyhow::Result<RunReport> {
+        self.dispatch.reload_if_stale().await;
+        let now = OffsetDateTime::now_utc();
+        let input = self
+            .dispatch
+            .read(|s| plan_input(s, &self.positions, &self.config, now));
+        let mut report = RunReport {
+            orders: input.orders.len(),
+            couriers: input.couriers.len(),
+            ..RunReport::default()
+        };
+        metrics::gauge!(metric::PLANNER_OPEN_ORDERS)
+            .set(self.dispatch.read(|s| s.orders().count()) as f64);
+        if input.orders.is_empty() {
+            let changed = self
+                .dispatch
+                .apply_plan(None, &input.waiting, now, &self.config)
+                .await?;
+            report.unassigned = input.waiting.len();
+            report.changed_routes = changed;
+            metrics::gauge!(metric::PLANNER_UNASSIGNED).set(report.unassigned as f64);
+            return Ok(report);
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let travel = self.travel.clone();
+        let mut config = self.config.replan.clone();
+        config.solver.max_iterations = Some(
+            (self.config.iterations_per_order * input.orders.len() as u64)
+                .max(self.config.min_iterations),
+        );
+        let budget = self.config.budget;
+        let pool = self.pool.clone();
+        let input = Arc::new(input);
+        let job = input.clone();
+        pool.spawn(move || {
+            let started = Instant::now();
+            let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                let deadline = Deadline { started, budget };
+                let state = CityState {
+                    now: to_time(job.now),
+                    couriers: &job.couriers,
+                    orders: &job.orders,
+                    previous: &job.previous,
+                    pins: &job.pins,
+                    moves: &job.moves,
+                };
+                replan(&state, &config, travel, &deadline)
+            }));
+            let _ = tx.send((outcome, started.elapsed()));
+        });
+        let (outcome, elapsed) = rx.await?;
+        report.solve_time = elapsed;
+        metrics::histogram!(metric::PLANNER_REPLAN_SECONDS).record(elapsed.as_secs_f64());
+        let replanned: Replanned = match outcome {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => {
+                metrics::counter!(metric::PLANNER_FAILURES).increment(1);
+                anyhow::bail!("the optimizer refused the state: {e}");
+            }
+            Err(_) => {
+                metrics::counter!(metric::PLANNER_FAILURES).increment(1);
+                anyhow::bail!("the optimizer panicked");
+            }
+        };
+        report.iterations = replanned.stats.iterations;
+        metrics::counter!(metric::PLANNER_ITERATIONS).increment(replanned.stats.iterations);
+        let mut waiting = input.waiting.clone();
+        waiting.extend(
+            replanned
+                .plan
+                .unassigned
+                .iter()
+                .map(|u| (u.order.clone(), reason_name(u.reason))),
+        );
+        report.unassigned = waiting.len();
+        metrics::gauge!(metric::PLANNER_UNASSIGNED).set(report.unassigned as f64);
+        report.changed_routes = self
+            .dispatch
+            .apply_plan(Some(&replanned.plan), &waiting, now, &self.config)
+            .await?;
+        metrics::counter!(metric::PLANNER_CHANGED_ROUTES).increment(report.changed_routes as u64);
+        metrics::counter!(metric::PLANNER_RUNS).increment(1);
+        Ok(report)
+    }
+}
