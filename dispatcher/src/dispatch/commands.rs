@@ -866,4 +866,50 @@ impl Dispatch {
         })
         .await
     }
+
+    /// Records an arrival seen in the courier's positions, unless already recorded; returns
+    /// whether it was recorded.
+    ///
+    /// # Errors
+    /// [`DispatchError::Unavailable`].
+    pub async fn gps_arrival(
+        &self,
+        courier: &CourierId,
+        order: &OrderId,
+        kind: StopKind,
+    ) -> Result<bool, DispatchError> {
+        let courier = courier.clone();
+        let order_id = order.clone();
+        self.change(move |state, now| {
+            let Some(order) = state.order(&order_id) else {
+                return Ok((Batch::default(), Vec::new(), false));
+            };
+            let expected = match kind {
+                StopKind::Pickup => OrderStatus::Assigned,
+                StopKind::Dropoff => OrderStatus::PickedUp,
+            };
+            if order.courier_id.as_ref() != Some(&courier)
+                || order.status != expected
+                || state.arrived(&order_id, kind)
+            {
+                return Ok((Batch::default(), Vec::new(), false));
+            }
+            let name = match kind {
+                StopKind::Pickup => "arrived_pickup",
+                StopKind::Dropoff => "arrived_dropoff",
+            };
+            let batch = Batch {
+                timeline: vec![events::entry(
+                    order,
+                    name,
+                    &Actor::Gps,
+                    json!({"courier_id": courier.as_str()}),
+                    now,
+                )],
+                ..Batch::default()
+            };
+            Ok((batch, Vec::new(), true))
+        })
+        .await
+    }
 }

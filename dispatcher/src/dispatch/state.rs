@@ -1,10 +1,10 @@
 //! The committed state in memory: open orders, couriers, current routes and the indexes the
 //! checks and the planner need. It changes only by applying committed batches.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
-use optimizer::model::{CourierId, OrderId};
+use optimizer::model::{CourierId, OrderId, StopKind};
 
 use super::Change;
 use crate::records::{CourierRecord, OrderRecord, RouteRecord};
@@ -21,6 +21,9 @@ pub struct State {
     devices: HashMap<String, CourierId>,
     /// Each courier's current route.
     routes: HashMap<CourierId, RouteRecord>,
+    /// Stops of open orders the courier was seen or said to be at, so an arrival is recorded
+    /// once (a tap, or else the GPS).
+    arrivals: HashSet<(OrderId, StopKind)>,
     /// A reload failed after an uncertain commit: memory may be behind the store.
     stale: bool,
 }
@@ -58,11 +61,30 @@ impl State {
             }
             changes.push(Change::Order(Arc::new(o.clone())));
         }
+        for t in &batch.timeline {
+            let kind = match t.kind.as_str() {
+                "arrived_pickup" => StopKind::Pickup,
+                "arrived_dropoff" => StopKind::Dropoff,
+                _ => continue,
+            };
+            self.arrivals.insert((t.order_id.clone(), kind));
+        }
+        for o in &batch.orders {
+            if !o.is_open() {
+                self.arrivals.remove(&(o.id.clone(), StopKind::Pickup));
+                self.arrivals.remove(&(o.id.clone(), StopKind::Dropoff));
+            }
+        }
         for r in &batch.routes {
             self.routes.insert(r.courier_id.clone(), r.clone());
             changes.push(Change::Route(Arc::new(r.clone())));
         }
         changes
+    }
+
+    /// Whether the courier's arrival at this stop was recorded.
+    pub fn arrived(&self, order: &OrderId, kind: StopKind) -> bool {
+        self.arrivals.contains(&(order.clone(), kind))
     }
 
     /// Marks memory as possibly behind the store.
