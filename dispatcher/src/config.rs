@@ -1,47 +1,112 @@
-//! Settings read from the environment, with the defaults of CONTRACT.md.
+//! The dispatcher's own settings beyond the shared ones of [`service::settings::Settings`]:
+//! the RabbitMQ names (suffixed in tests and simulations, so runs do not see each other) and
+//! the planner's timing, read from the environment with the defaults production uses.
 
-use std::net::SocketAddr;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 
-/// The service's settings.
-#[derive(Clone, Debug)]
-pub struct Settings {
-    /// PostgreSQL/TimescaleDB; `None` means in-memory state (demo only).
-    pub database_url: Option<String>,
-    /// RabbitMQ; `None` means the in-process bus (demo only).
-    pub amqp_url: Option<String>,
-    /// API, WebSockets and web UI.
-    pub http_addr: SocketAddr,
-    /// OsmAnd / Traccar Client position endpoint.
-    pub osmand_addr: SocketAddr,
-    /// Whether positions may become a TimescaleDB hypertable (`TIMESCALEDB=off` turns it off).
-    pub use_timescaledb: bool,
+use crate::arrival::ArrivalConfig;
+use crate::bus::Topology;
+use crate::planner::PlannerConfig;
+
+/// What `dispatcher serve` runs with besides the shared settings.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Exchange and queue names.
+    pub topology: Topology,
+    /// The planner loop.
+    pub planner: PlannerConfig,
+    /// Arrival detection.
+    pub arrival: ArrivalConfig,
+    /// The embedded tracker.
+    pub tracker: tracker::TrackerConfig,
 }
 
-impl Settings {
-    /// Reads `DATABASE_URL`, `AMQP_URL`, `HTTP_ADDR`, `OSMAND_ADDR` and `TIMESCALEDB`.
+impl Options {
+    /// Reads `TOPOLOGY_SUFFIX` (appended to every exchange and queue name), `PLANNER_INTERVAL_MS`,
+    /// `PLANNER_DEBOUNCE_MS`, `PLANNER_BUDGET_MS` and `PLANNER_THREADS`.
     ///
     /// # Errors
-    /// When an address does not parse or `TIMESCALEDB` is not on/off.
-    pub fn from_env() -> anyhow::Result<Self> {
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-        let addr = |name: &str, default: &str| -> anyhow::Result<SocketAddr> {
-            let text = var(name).unwrap_or_else(|| default.to_string());
-            text.parse()
-                .with_context(|| format!("{name}={text:?} is not a socket address"))
+    /// When a number does not parse or a suffix has characters RabbitMQ names should not.
+    pub fn from_env() -> anyhow::Result<Options> {
+        Options::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// As [`Options::from_env`], reading variables through `get`.
+    ///
+    /// # Errors
+    /// As [`Options::from_env`].
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> anyhow::Result<Options> {
+        let var = |name: &str| get(name).filter(|v| !v.trim().is_empty());
+        let millis = |name: &str, default: Duration| -> anyhow::Result<Duration> {
+            match var(name) {
+                None => Ok(default),
+                Some(text) => {
+                    let ms: u64 = text.trim().parse().with_context(|| {
+                        format!("{name}={text:?} is not a number of milliseconds")
+                    })?;
+                    if ms == 0 {
+                        bail!("{name} must be positive");
+                    }
+                    Ok(Duration::from_millis(ms))
+                }
+            }
         };
-        let use_timescaledb = match var("TIMESCALEDB").as_deref() {
-            None | Some("on" | "true" | "1") => true,
-            Some("off" | "false" | "0") => false,
-            Some(other) => bail!("TIMESCALEDB={other:?}: expected on or off"),
-        };
-        Ok(Settings {
-            database_url: var("DATABASE_URL"),
-            amqp_url: var("AMQP_URL"),
-            http_addr: addr("HTTP_ADDR", "127.0.0.1:8080")?,
-            osmand_addr: addr("OSMAND_ADDR", "127.0.0.1:5055")?,
-            use_timescaledb,
+        let mut options = Options::default();
+        if let Some(suffix) = var("TOPOLOGY_SUFFIX") {
+            if !suffix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+            {
+                bail!("TOPOLOGY_SUFFIX={suffix:?}: use letters, digits, '.', '-' or '_'");
+            }
+            options.topology = Topology::with_suffix(&suffix);
+        }
+        let p = &mut options.planner;
+        p.interval = millis("PLANNER_INTERVAL_MS", p.interval)?;
+        p.debounce = millis("PLANNER_DEBOUNCE_MS", p.debounce)?;
+        p.budget = millis("PLANNER_BUDGET_MS", p.budget)?;
+        if let Some(text) = var("PLANNER_THREADS") {
+            p.threads = text
+                .trim()
+                .parse()
+                .ok()
+                .filter(|n| *n > 0)
+                .with_context(|| format!("PLANNER_THREADS={text:?} is not a positive number"))?;
+        }
+        Ok(options)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_apply_when_nothing_is_set() {
+        let o = Options::from_lookup(|_| None).unwrap();
+        assert_eq!(o.topology, Topology::default());
+        assert_eq!(o.planner.interval, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn a_suffix_and_timings_are_read() {
+        let o = Options::from_lookup(|name| match name {
+            "TOPOLOGY_SUFFIX" => Some(".t1".into()),
+            "PLANNER_INTERVAL_MS" => Some("250".into()),
+            _ => None,
         })
+        .unwrap();
+        assert_eq!(o.topology.kitchen_exchange, "kitchen.t1");
+        assert_eq!(o.planner.interval, Duration::from_millis(250));
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        assert!(
+            Options::from_lookup(|n| (n == "PLANNER_BUDGET_MS").then(|| "soon".into())).is_err()
+        );
+        assert!(Options::from_lookup(|n| (n == "TOPOLOGY_SUFFIX").then(|| "a b".into())).is_err());
     }
 }

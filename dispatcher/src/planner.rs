@@ -469,3 +469,144 @@ impl Planner {
         Ok(report)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use optimizer::model::{Coordinates, RestaurantId, VehicleKind};
+    use time::macros::datetime;
+    use tracker::LatestPosition;
+
+    use super::*;
+    use crate::store::Snapshot;
+
+    const NOW: OffsetDateTime = datetime!(2026-12-01 12:01 UTC);
+
+    fn courier(id: &str, on_shift: bool) -> CourierRecord {
+        CourierRecord {
+            id: CourierId::parse(id).unwrap(),
+            name: id.into(),
+            vehicle: VehicleKind::Scooter,
+            capacity: 4,
+            device_id: format!("dev-{id}"),
+            on_shift,
+            shift_ends_at: None,
+            created_at: datetime!(2026-12-01 10:00 UTC),
+        }
+    }
+
+    fn order(id: &str) -> OrderRecord {
+        OrderRecord {
+            id: OrderId::parse(id).unwrap(),
+            restaurant_id: RestaurantId::parse("r1").unwrap(),
+            restaurant: Coordinates::parse(60.17, 24.94).unwrap(),
+            dropoff: Coordinates::parse(60.18, 24.95).unwrap(),
+            placed_at: datetime!(2026-12-01 12:00 UTC),
+            ready_at: datetime!(2026-12-01 12:10 UTC),
+            deliver_by: Some(datetime!(2026-12-01 12:40 UTC)),
+            size: 1,
+            status: OrderStatus::Created,
+            courier_id: None,
+            pinned: false,
+            pickup_eta: None,
+            dropoff_eta: None,
+            picked_up_at: None,
+            delivered_at: None,
+            finished_at: None,
+            failed_reason: None,
+            unassigned_reason: None,
+            tracking_id: format!("t-{id}"),
+            moves: 0,
+            spec_hash: String::new(),
+        }
+    }
+
+    fn positions(ids: &[&str]) -> LatestPositions {
+        LatestPositions::from_positions(ids.iter().map(|id| LatestPosition {
+            courier_id: CourierId::parse(*id).unwrap(),
+            coords: Coordinates::parse(60.171, 24.941).unwrap(),
+            at: NOW,
+            speed_mps: None,
+            heading_deg: None,
+            accuracy_m: None,
+        }))
+    }
+
+    fn state(couriers: Vec<CourierRecord>, orders: Vec<OrderRecord>) -> State {
+        State::from_snapshot(Snapshot {
+            open_orders: orders,
+            couriers,
+            routes: Vec::new(),
+        })
+    }
+
+    #[test]
+    fn with_no_courier_on_shift_orders_wait_with_that_reason() {
+        let s = state(vec![courier("c1", false)], vec![order("o1")]);
+        let input = plan_input(&s, &positions(&["c1"]), &PlannerConfig::default(), NOW);
+        assert!(input.couriers.is_empty() && input.orders.is_empty());
+        assert_eq!(input.waiting[0].1, "no_courier_on_shift");
+    }
+
+    #[test]
+    fn couriers_on_shift_without_a_position_make_orders_wait_for_one() {
+        let s = state(vec![courier("c1", true)], vec![order("o1")]);
+        let input = plan_input(&s, &positions(&[]), &PlannerConfig::default(), NOW);
+        assert_eq!(input.waiting[0].1, "no_courier_position");
+    }
+
+    #[test]
+    fn a_courier_on_shift_with_a_position_is_planned_with_the_open_orders() {
+        let s = state(vec![courier("c1", true)], vec![order("o1")]);
+        let input = plan_input(&s, &positions(&["c1"]), &PlannerConfig::default(), NOW);
+        assert_eq!(input.couriers.len(), 1);
+        assert_eq!(input.orders.len(), 1);
+        assert!(input.waiting.is_empty());
+        let config = ReplanConfig {
+            solver: optimizer::SolverConfig {
+                max_iterations: Some(50),
+                ..optimizer::SolverConfig::default()
+            },
+            ..ReplanConfig::default()
+        };
+        let state = CityState {
+            now: to_time(NOW),
+            couriers: &input.couriers,
+            orders: &input.orders,
+            previous: &input.previous,
+            pins: &input.pins,
+            moves: &input.moves,
+        };
+        let out = replan(
+            &state,
+            &config,
+            Arc::new(optimizer::StraightLine::new(1.3)),
+            &optimizer::Unlimited,
+        )
+        .unwrap();
+        assert_eq!(out.plan.routes.len(), 1);
+        assert!(out.plan.unassigned.is_empty());
+    }
+
+    #[test]
+    fn food_on_board_of_an_unseen_courier_is_left_alone() {
+        let mut carried = order("o1");
+        carried.status = OrderStatus::PickedUp;
+        carried.courier_id = Some(CourierId::parse("c1").unwrap());
+        let s = state(
+            vec![courier("c1", true), courier("c2", true)],
+            vec![carried],
+        );
+        let input = plan_input(&s, &positions(&["c2"]), &PlannerConfig::default(), NOW);
+        assert!(
+            input.orders.is_empty(),
+            "another courier must not be offered it"
+        );
+    }
+
+    #[test]
+    fn times_round_trip_through_the_optimizer_clock() {
+        let t = datetime!(2026-12-01 12:34:56.789 UTC);
+        let back = from_time(to_time(t));
+        assert!((back - t).abs() < time::Duration::milliseconds(1));
+    }
+}

@@ -291,3 +291,194 @@ impl Dispatch {
         .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use optimizer::model::{
+        Coordinates, RestaurantId, Route, ScheduledStop, Stop, Time, VehicleKind,
+    };
+    use time::macros::datetime;
+
+    use super::*;
+    use crate::records::CourierRecord;
+    use crate::store::Snapshot;
+
+    fn courier(id: &str, on_shift: bool) -> CourierRecord {
+        CourierRecord {
+            id: CourierId::parse(id).unwrap(),
+            name: id.into(),
+            vehicle: VehicleKind::Bike,
+            capacity: 4,
+            device_id: format!("dev-{id}"),
+            on_shift,
+            shift_ends_at: None,
+            created_at: datetime!(2026-12-01 10:00 UTC),
+        }
+    }
+
+    fn order(id: &str) -> OrderRecord {
+        OrderRecord {
+            id: OrderId::parse(id).unwrap(),
+            restaurant_id: RestaurantId::parse("r1").unwrap(),
+            restaurant: Coordinates::parse(60.17, 24.94).unwrap(),
+            dropoff: Coordinates::parse(60.18, 24.95).unwrap(),
+            placed_at: datetime!(2026-12-01 12:00 UTC),
+            ready_at: datetime!(2026-12-01 12:10 UTC),
+            deliver_by: None,
+            size: 1,
+            status: OrderStatus::Created,
+            courier_id: None,
+            pinned: false,
+            pickup_eta: None,
+            dropoff_eta: None,
+            picked_up_at: None,
+            delivered_at: None,
+            finished_at: None,
+            failed_reason: None,
+            unassigned_reason: None,
+            tracking_id: format!("t-{id}"),
+            moves: 0,
+            spec_hash: String::new(),
+        }
+    }
+
+    fn at(t: OffsetDateTime) -> Time {
+        crate::planner::to_time(t)
+    }
+
+    fn route(courier: &str, order: &str, pickup: OffsetDateTime, dropoff: OffsetDateTime) -> Route {
+        let stop = |kind, t| ScheduledStop {
+            stop: Stop {
+                order: OrderId::parse(order).unwrap(),
+                kind,
+            },
+            arrival: at(t),
+            service_start: at(t),
+            departure: at(t),
+        };
+        Route {
+            courier: CourierId::parse(courier).unwrap(),
+            stops: vec![
+                stop(StopKind::Pickup, pickup),
+                stop(StopKind::Dropoff, dropoff),
+            ],
+        }
+    }
+
+    fn state(couriers: Vec<CourierRecord>, orders: Vec<OrderRecord>) -> State {
+        State::from_snapshot(Snapshot {
+            open_orders: orders,
+            couriers,
+            routes: Vec::new(),
+        })
+    }
+
+    const NOW: OffsetDateTime = datetime!(2026-12-01 12:01 UTC);
+
+    #[test]
+    fn a_first_assignment_opens_it_versions_the_route_and_tells_the_kitchen() {
+        let s = state(vec![courier("c1", true)], vec![order("o1")]);
+        let plan = Plan {
+            routes: vec![route(
+                "c1",
+                "o1",
+                datetime!(2026-12-01 12:08 UTC),
+                datetime!(2026-12-01 12:20 UTC),
+            )],
+            unassigned: Vec::new(),
+        };
+        let batch = plan_batch(&s, Some(&plan), &[], NOW, &PlannerConfig::default());
+        assert_eq!(batch.orders.len(), 1);
+        let o = &batch.orders[0];
+        assert_eq!(o.status, OrderStatus::Assigned);
+        assert_eq!(o.courier_id.as_ref().map(|c| c.as_str()), Some("c1"));
+        assert_eq!(o.pickup_eta, Some(datetime!(2026-12-01 12:08 UTC)));
+        assert_eq!(o.dropoff_eta, Some(datetime!(2026-12-01 12:20 UTC)));
+        let keys: Vec<&str> = batch
+            .outbox
+            .iter()
+            .map(|e| e.routing_key.as_str())
+            .collect();
+        assert!(keys.contains(&"order.assigned") && keys.contains(&"order.pickup_eta"));
+        let eta = batch
+            .outbox
+            .iter()
+            .find(|e| e.routing_key == "order.pickup_eta")
+            .unwrap();
+        // Ten minutes of cooking before a 12:08 pickup: start at 11:58, but not before placed.
+        assert_eq!(eta.payload["cook_start_at"], "2026-12-01T12:00:00Z");
+        assert_eq!(batch.routes.len(), 1);
+        assert_eq!(batch.routes[0].seq, 1);
+        assert_eq!(batch.routes[0].stops.len(), 2);
+        assert!(matches!(
+            batch.assignments[0],
+            AssignmentChange::Open {
+                by_staff: false,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn a_small_eta_drift_publishes_nothing_and_keeps_the_route_version() {
+        let mut o = order("o1");
+        o.status = OrderStatus::Assigned;
+        o.courier_id = Some(CourierId::parse("c1").unwrap());
+        o.pickup_eta = Some(datetime!(2026-12-01 12:08 UTC));
+        o.dropoff_eta = Some(datetime!(2026-12-01 12:20 UTC));
+        let s = state(vec![courier("c1", true)], vec![o]);
+        let plan = Plan {
+            routes: vec![route(
+                "c1",
+                "o1",
+                datetime!(2026-12-01 12:08:20 UTC),
+                datetime!(2026-12-01 12:20:20 UTC),
+            )],
+            unassigned: Vec::new(),
+        };
+        let first = plan_batch(&s, Some(&plan), &[], NOW, &PlannerConfig::default());
+        // The route did not exist yet, so it is written once; no event for a 20 s drift.
+        assert!(first.outbox.is_empty());
+        assert_eq!(first.routes.len(), 1);
+    }
+
+    #[test]
+    fn food_on_board_and_pins_stay_with_their_courier() {
+        let mut carried = order("o1");
+        carried.status = OrderStatus::PickedUp;
+        carried.courier_id = Some(CourierId::parse("c1").unwrap());
+        let mut pinned = order("o2");
+        pinned.status = OrderStatus::Assigned;
+        pinned.courier_id = Some(CourierId::parse("c1").unwrap());
+        pinned.pinned = true;
+        let s = state(
+            vec![courier("c1", true), courier("c2", true)],
+            vec![carried, pinned],
+        );
+        let t = datetime!(2026-12-01 12:08 UTC);
+        let plan = Plan {
+            routes: vec![route("c2", "o1", t, t), route("c2", "o2", t, t)],
+            unassigned: Vec::new(),
+        };
+        let batch = plan_batch(&s, Some(&plan), &[], NOW, &PlannerConfig::default());
+        assert!(batch.orders.is_empty(), "{:?}", batch.orders);
+        assert!(batch.outbox.is_empty());
+        assert!(batch.assignments.is_empty());
+    }
+
+    #[test]
+    fn a_waiting_order_gets_its_reason_once() {
+        let s = state(Vec::new(), vec![order("o1")]);
+        let id = OrderId::parse("o1").unwrap();
+        let waiting = [(id.clone(), "no_courier_on_shift")];
+        let batch = plan_batch(&s, None, &waiting, NOW, &PlannerConfig::default());
+        assert_eq!(
+            batch.orders[0].unassigned_reason.as_deref(),
+            Some("no_courier_on_shift")
+        );
+        let mut again = State::default();
+        again.apply(&batch);
+        let batch = plan_batch(&again, None, &waiting, NOW, &PlannerConfig::default());
+        assert!(batch.orders.is_empty());
+    }
+}
