@@ -39,7 +39,7 @@ async fn main() -> anyhow::Result<()> {
             let mut conn = sqlx::PgConnection::connect(&url)
                 .await
                 .context("connecting to DATABASE_URL")?;
-            tracker::schema::migrate_connection(&mut conn, settings.use_timescaledb)
+            service::schema::migrate_connection(&mut conn, settings.use_timescaledb)
                 .await
                 .context("applying migrations")?;
             tracing::info!("Migrations applied.");
