@@ -2,11 +2,11 @@
 //! from `devices` and `couriers` and cached for a short while, so the hot path rarely queries.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::future::BoxFuture;
 use optimizer::model::{CourierId, VehicleKind};
+use service::cache::TtlCache;
 use sqlx::PgPool;
 
 /// A courier as the tracker needs them.
@@ -36,48 +36,6 @@ pub trait CourierDirectory: Send + Sync + 'static {
         &'a self,
         courier_id: &'a CourierId,
     ) -> BoxFuture<'a, Result<Option<CourierInfo>, LookupError>>;
-}
-
-/// Entries a cache keeps at most before it starts over (bounds memory against id floods).
-const CACHE_MAX: usize = 200_000;
-/// How long "no such device" is remembered.
-const NEGATIVE_TTL: Duration = Duration::from_secs(5);
-
-/// A small time-bounded cache of lookups.
-pub(crate) struct TtlCache<V> {
-    /// Value (or known absence) and when it was read.
-    entries: Mutex<HashMap<String, (Option<V>, Instant)>>,
-    /// How long a found value is trusted.
-    ttl: Duration,
-}
-
-impl<V: Clone> TtlCache<V> {
-    pub(crate) fn new(ttl: Duration) -> Self {
-        TtlCache {
-            entries: Mutex::new(HashMap::new()),
-            ttl,
-        }
-    }
-
-    /// `Some(cached)` when fresh; `None` when it must be looked up.
-    pub(crate) fn get(&self, key: &str) -> Option<Option<V>> {
-        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        let (value, read_at) = entries.get(key)?;
-        let ttl = if value.is_some() {
-            self.ttl
-        } else {
-            NEGATIVE_TTL
-        };
-        (read_at.elapsed() < ttl).then(|| value.clone())
-    }
-
-    pub(crate) fn put(&self, key: &str, value: Option<V>) {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if entries.len() >= CACHE_MAX {
-            entries.clear();
-        }
-        entries.insert(key.to_owned(), (value, Instant::now()));
-    }
 }
 
 /// [`CourierDirectory`] on PostgreSQL.

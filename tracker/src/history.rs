@@ -11,7 +11,7 @@ use sqlx::PgPool;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::schema::PositionsStorage;
+use service::schema::PositionsStorage;
 
 /// One point of a track.
 #[derive(Clone, Debug, PartialEq, sqlx::FromRow)]

@@ -2,8 +2,8 @@
 //! in TimescaleDB (or natively partitioned PostgreSQL) with group commit, keeps each courier's
 //! latest position in memory with an R-tree, and serves position history.
 //!
-//! It also owns applying the one database schema ([`schema`]), since every service that stores
-//! anything depends on this crate.
+//! Tokens, errors, settings, the server and the schema are the [`service`] crate's, shared with
+//! the dispatcher.
 //!
 //! The dispatcher mounts [`Tracker::osmand_router`] and [`Tracker::api_router`], calls
 //! [`Ingest::ingest_courier`] from its courier WebSocket and reads [`LatestPositions`]:
@@ -14,7 +14,8 @@
 //!
 //! let tracker = Tracker::build(pool, TrackerConfig::default()).await?;
 //! let osmand = tokio::net::TcpListener::bind("127.0.0.1:5055").await?;
-//! tokio::spawn(tracker::api::serve(osmand, tracker.osmand_router(), std::future::pending()));
+//! let stop = service::shutdown::on_signals();
+//! tokio::spawn(service::server::serve(osmand, tracker.osmand_router(), 10_000, stop));
 //! let api = tracker.api_router(); // merge into the dispatcher's router on HTTP_ADDR
 //!
 //! // A courier WebSocket message: answered once the fix is committed.
@@ -34,7 +35,6 @@
 //! ```
 
 pub mod api;
-pub mod auth;
 pub mod config;
 pub mod copy_store;
 pub mod directory;
@@ -45,7 +45,6 @@ pub mod maintenance;
 pub mod metric;
 pub mod position;
 pub mod protocol;
-pub mod schema;
 pub mod startup;
 pub mod store;
 pub mod validation;

@@ -6,51 +6,42 @@ use std::io::Write as _;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::Router;
 use axum::routing::get;
+use service::settings::{ExposeSecret, Settings};
 use sqlx::postgres::PgPoolOptions;
 use tracker::{Tracker, TrackerConfig};
 
-fn var(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    let settings = Settings::from_env().context("reading settings")?;
+    service::telemetry::init(settings.json_logs);
     let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .context("installing the metrics recorder")?;
-    let url = var("DATABASE_URL").context("DATABASE_URL must be set")?;
-    let osmand_addr = var("OSMAND_ADDR").unwrap_or_else(|| "127.0.0.1:5055".into());
-    let http_addr = var("HTTP_ADDR").unwrap_or_else(|| "127.0.0.1:8080".into());
-    let use_timescaledb = !matches!(var("TIMESCALEDB").as_deref(), Some("off" | "false" | "0"));
+    let url = settings
+        .database_url
+        .as_ref()
+        .context("DATABASE_URL must be set")?;
 
     let pool = PgPoolOptions::new()
         .max_connections(8)
         .acquire_timeout(Duration::from_secs(3))
-        .connect(&url)
+        .connect(url.expose_secret())
         .await
         .context("connecting to DATABASE_URL")?;
-    tracker::schema::migrate(&pool, use_timescaledb)
+    service::schema::migrate(&pool, settings.use_timescaledb)
         .await
         .context("applying migrations")?;
     let tracker = Tracker::build(pool, TrackerConfig::default())
         .await
         .context("starting the tracker")?;
 
-    let osmand = tokio::net::TcpListener::bind(&osmand_addr)
+    let osmand = tokio::net::TcpListener::bind(settings.osmand_addr)
         .await
-        .with_context(|| format!("binding OSMAND_ADDR {osmand_addr}"))?;
-    let http = tokio::net::TcpListener::bind(&http_addr)
+        .with_context(|| format!("binding OSMAND_ADDR {}", settings.osmand_addr))?;
+    let http = tokio::net::TcpListener::bind(settings.http_addr)
         .await
-        .with_context(|| format!("binding HTTP_ADDR {http_addr}"))?;
+        .with_context(|| format!("binding HTTP_ADDR {}", settings.http_addr))?;
     let ingest = tracker.ingest().clone();
     let app = tracker
         .api_router()
@@ -78,47 +69,23 @@ async fn main() -> anyhow::Result<()> {
         writeln!(out, "http: {}", http.local_addr()?)?;
         out.flush()?;
     }
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        let _ = stop_tx.send(true);
-    });
-    let serve = |listener, router: Router, mut stop: tokio::sync::watch::Receiver<bool>| {
-        tokio::spawn(async move {
-            tracker::api::serve(listener, router, async move {
-                let _ = stop.wait_for(|s| *s).await;
-            })
-            .await
-        })
-    };
-    let a = serve(osmand, tracker.osmand_router(), stop_rx.clone());
-    let b = serve(http, app, stop_rx);
-    let _ = a.await.context("OsmAnd server task")?;
-    let _ = b.await.context("HTTP server task")?;
+    let stop = service::shutdown::on_signals();
+    let max = settings.max_connections;
+    let a = tokio::spawn(service::server::serve(
+        osmand,
+        tracker.osmand_router(),
+        max,
+        stop.clone(),
+    ));
+    let b = tokio::spawn(service::server::serve(http, app, max, stop));
+    for (name, task) in [("OSMAND_ADDR", a), ("HTTP_ADDR", b)] {
+        match task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(server = name, error = %e, "Serving failed."),
+            Err(e) => tracing::error!(server = name, error = %e, "The server task panicked."),
+        }
+    }
     tracker.shutdown().await;
     tracing::info!("Tracker stopped.");
     Ok(())
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
-    }
 }

@@ -6,20 +6,20 @@ use std::sync::Arc;
 
 use axum::Router;
 use optimizer::model::{Coordinates, CourierId};
+use service::auth::{PgTokenVerifier, TokenVerifier};
+use service::schema::{SchemaError, positions_storage};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::api::{TrackerState, api_router, osmand_router};
-use crate::auth::{PgTokenVerifier, TokenVerifier};
 use crate::config::TrackerConfig;
 use crate::copy_store::{CopyStore, client_config};
 use crate::directory::{LookupError, PgCourierDirectory};
 use crate::history::PgHistory;
 use crate::ingest::Ingest;
 use crate::latest::{LatestPosition, LatestPositions};
-use crate::schema::{SchemaError, positions_storage};
 use crate::store::{PgPositionStore, PositionStore};
 use crate::writer::{Writer, WriterTask};
 

@@ -43,10 +43,13 @@ impl Rejection {
         }
     }
 
-    /// Whether the client sent something wrong (answered 4xx for a single fix), as opposed to a
-    /// plausible fix we chose not to believe (answered 200, so the phone does not resend it).
+    /// Whether the request itself is wrong (answered 4xx for a single fix): unreadable
+    /// coordinates or absurd optional fields. A well-formed fix we do not keep (too old, too far
+    /// ahead, (0, 0), poor accuracy, a jump) is answered 200 and counted as rejected, because
+    /// phone apps resend their oldest buffered fix until it gets a 2xx: a 4xx would block them
+    /// for good.
     pub const fn is_bad_input(self) -> bool {
-        !matches!(self, Rejection::PoorAccuracy | Rejection::ImpossibleJump)
+        matches!(self, Rejection::OutOfRange | Rejection::Malformed)
     }
 
     /// A human sentence for error bodies.
@@ -213,6 +216,12 @@ mod tests {
         assert!(check(&f).is_ok());
         f.fix_time = Some(now() - Duration::days(8));
         assert_eq!(check(&f), Err(Rejection::TooOld));
+        for r in [Rejection::Future, Rejection::TooOld, Rejection::NullIsland] {
+            assert!(
+                !r.is_bad_input(),
+                "{r:?} is acknowledged so the phone moves on"
+            );
+        }
     }
 
     #[test]
@@ -221,6 +230,7 @@ mod tests {
         f.accuracy_m = Some(500.0);
         assert_eq!(check(&f), Err(Rejection::PoorAccuracy));
         assert!(!Rejection::PoorAccuracy.is_bad_input());
+        assert!(Rejection::Malformed.is_bad_input());
         f.accuracy_m = Some(-3.0);
         assert_eq!(check(&f), Err(Rejection::Malformed));
     }

@@ -21,11 +21,11 @@ use hyper::Request;
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use optimizer::model::{Coordinates, CourierId};
+use service::auth::token_hash;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{AssertSqlSafe, Connection, PgConnection, PgPool};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use tracker::auth::token_hash;
 use tracker::position::{Position, Source};
 use tracker::store::encode_binary_copy;
 use tracker::{Tracker, TrackerConfig};
@@ -473,16 +473,16 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn run(args: Arc<Args>, server: &str, db_name: &str) -> anyhow::Result<serde_json::Value> {
-    let url = tracker::schema::with_database(server, db_name);
+    let url = service::schema::with_database(server, db_name);
     let pool = PgPoolOptions::new()
         .max_connections(6)
         .connect(&url)
         .await
         .context("connecting to the benchmark database")?;
-    tracker::schema::migrate(&pool, !args.no_timescaledb)
+    service::schema::migrate(&pool, !args.no_timescaledb)
         .await
         .context("applying migrations")?;
-    let storage = tracker::schema::positions_storage(&pool).await?;
+    let storage = service::schema::positions_storage(&pool).await?;
     setup_couriers(&pool, args.couriers)
         .await
         .context("registering couriers")?;
@@ -500,16 +500,18 @@ async fn run(args: Arc<Args>, server: &str, db_name: &str) -> anyhow::Result<ser
     let osmand_addr = osmand_listener.local_addr()?;
     let api_addr = api_listener.local_addr()?;
     let osmand_router = tracker.osmand_router();
-    let osmand_server = tokio::spawn(tracker::api::serve(
+    let osmand_server = tokio::spawn(service::server::serve(
         osmand_listener,
         osmand_router,
-        std::future::pending(),
+        service::settings::DEFAULT_MAX_CONNECTIONS,
+        service::shutdown::CancellationToken::new(),
     ));
     let api_router = tracker.api_router();
-    let api_server = tokio::spawn(tracker::api::serve(
+    let api_server = tokio::spawn(service::server::serve(
         api_listener,
         api_router,
-        std::future::pending(),
+        service::settings::DEFAULT_MAX_CONNECTIONS,
+        service::shutdown::CancellationToken::new(),
     ));
 
     // Fixes start three hours back (buffered tracks), one per second per courier.

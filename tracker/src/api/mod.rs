@@ -9,14 +9,12 @@ pub mod track;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderMap, header};
+use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::routing::{get, post};
+use service::auth::TokenVerifier;
 
-use crate::auth::{Principal, TokenVerifier};
 use crate::history::HistoryStore;
 use crate::ingest::Ingest;
-use error::ApiError;
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -49,48 +47,10 @@ pub fn api_router(state: TrackerState) -> Router {
         .with_state(state)
 }
 
-/// The principal of the request's `Authorization: Bearer` token.
-async fn bearer(state: &TrackerState, headers: &HeaderMap) -> Result<Principal, ApiError> {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim)
-        .ok_or(ApiError::Unauthorized)?;
-    match state.auth.verify(token).await {
-        Ok(Some(p)) => Ok(p),
-        Ok(None) => Err(ApiError::Unauthorized),
-        Err(e) => {
-            tracing::warn!(error = %e, "Checking a token failed.");
-            Err(ApiError::Unavailable {
-                cause: "the database is unreachable".into(),
-                retry_after_s: state.ingest.config().retry_after_s,
-            })
-        }
+impl FromRef<TrackerState> for Arc<dyn TokenVerifier> {
+    fn from_ref(state: &TrackerState) -> Self {
+        state.auth.clone()
     }
-}
-
-/// Serves `router` on `listener` with `TCP_NODELAY` on every connection (without it, small
-/// responses wait for delayed ACKs: ~40 ms per request) until `shutdown` completes.
-///
-/// # Errors
-/// When accepting connections fails for good.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    router: Router,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    use axum::serve::ListenerExt;
-    let listener = listener.tap_io(|tcp| {
-        // Only latency suffers if this fails.
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
 }
 
 #[cfg(test)]
@@ -106,8 +66,9 @@ mod tests {
     use optimizer::model::{CourierId, VehicleKind};
     use tower::ServiceExt;
 
+    use service::auth::{Principal, StaticTokens};
+
     use super::*;
-    use crate::auth::StaticTokens;
     use crate::config::TrackerConfig;
     use crate::directory::StaticDirectory;
     use crate::history::{TrackPoint, TrackQuery};

@@ -1,6 +1,8 @@
 //! The OsmAnd / Traccar Client endpoint: `GET` or `POST /` with query or form parameters, or a
-//! Traccar Client JSON body. 200 means durably stored (or already stored, or discarded as a
-//! plausible-but-wrong fix the phone should not resend); 4xx means the request is wrong.
+//! Traccar Client JSON body. 200 means durably stored (or already stored, or a well-formed fix
+//! discarded by the filters: too old, too far ahead, (0, 0), inaccurate, a jump; the phone must
+//! not resend it, as the Traccar Client resends its oldest fix until it gets a 2xx); 4xx means
+//! the request is wrong (unreadable, out-of-range coordinates, an unknown device).
 
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
@@ -9,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::TrackerState;
-use super::error::ApiError;
+use super::error::{ApiError, ingest_error, protocol_error};
 use crate::position::Source;
 use crate::protocol::{osmand, traccar};
 
@@ -35,12 +37,12 @@ pub async fn position(
 ) -> Result<Response, ApiError> {
     let retry = state.ingest.config().retry_after_s;
     let (device_id, fixes, source) = if is_json(&headers, &body) {
-        let r = traccar::parse(&body)
-            .map_err(|e| ApiError::protocol(e, Source::TraccarJson.label()))?;
+        let r =
+            traccar::parse(&body).map_err(|e| protocol_error(e, Source::TraccarJson.label()))?;
         (r.device_id, r.fixes, Source::TraccarJson)
     } else {
         let r = osmand::parse(query.as_deref().unwrap_or("").as_bytes(), &body)
-            .map_err(|e| ApiError::protocol(e, Source::Osmand.label()))?;
+            .map_err(|e| protocol_error(e, Source::Osmand.label()))?;
         (r.device_id, vec![r.fix], Source::Osmand)
     };
     let single = fixes.len() == 1;
@@ -48,14 +50,11 @@ pub async fn position(
         .ingest
         .ingest_device(&device_id, fixes, source)
         .await
-        .map_err(|e| ApiError::ingest(e, retry))?;
-    // One fix refused as bad input is the request's fault; discarded ones are answered 200 so
-    // the phone drops them instead of resending forever.
+        .map_err(|e| ingest_error(e, retry))?;
+    // One fix refused as bad input is the request's fault; discarded ones are answered 200 (and
+    // counted as rejected) so the phone drops them instead of resending forever.
     if single && let Some((_, r)) = report.rejected.first().filter(|(_, r)| r.is_bad_input()) {
-        return Err(ApiError::BadRequest {
-            error: r.reason(),
-            detail: r.detail().to_string(),
-        });
+        return Err(ApiError::bad_request(r.reason(), r.detail()));
     }
     let rejected: Vec<_> = report
         .rejected

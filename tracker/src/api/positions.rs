@@ -4,12 +4,12 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::HeaderMap;
 use serde_json::json;
+use service::auth::{Auth, Principal};
+use service::extract::Json;
 
-use super::error::ApiError;
-use super::{TrackerState, bearer};
-use crate::auth::Principal;
+use super::TrackerState;
+use super::error::{ApiError, ingest_error, protocol_error};
 use crate::position::{FixInput, Source};
 use crate::protocol::batch;
 use crate::validation::Rejection;
@@ -18,16 +18,15 @@ use crate::validation::Rejection;
 #[tracing::instrument(skip_all)]
 pub async fn post_positions(
     State(state): State<TrackerState>,
-    headers: HeaderMap,
+    Auth(principal): Auth,
     body: Bytes,
-) -> Result<axum::Json<serde_json::Value>, ApiError> {
-    let principal = bearer(&state, &headers).await?;
+) -> Result<Json<serde_json::Value>, ApiError> {
     let Principal::Courier(courier_id) = principal else {
         return Err(ApiError::Forbidden(
-            "only a courier token may post positions",
+            "only a courier token may post positions".into(),
         ));
     };
-    let parsed = batch::parse(&body).map_err(|e| ApiError::protocol(e, Source::Batch.label()))?;
+    let parsed = batch::parse(&body).map_err(|e| protocol_error(e, Source::Batch.label()))?;
     // Points whose timestamp could not be read are reported as malformed; the rest go on,
     // keeping their index in the request.
     let mut unreadable = Vec::new();
@@ -50,7 +49,7 @@ pub async fn post_positions(
             .ingest
             .ingest_courier(&courier_id, fixes, Source::Batch)
             .await
-            .map_err(|e| ApiError::ingest(e, retry))?
+            .map_err(|e| ingest_error(e, retry))?
     };
     let mut rejected = unreadable;
     rejected.extend(
@@ -59,7 +58,5 @@ pub async fn post_positions(
             .iter()
             .map(|(i, r)| json!({"index": index_of[*i], "reason": r.reason()})),
     );
-    Ok(axum::Json(
-        json!({"stored": report.stored, "rejected": rejected}),
-    ))
+    Ok(Json(json!({"stored": report.stored, "rejected": rejected})))
 }

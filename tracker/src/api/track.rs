@@ -3,16 +3,17 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use optimizer::model::CourierId;
+use service::auth::Auth;
+use service::extract::{Path, Query};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use super::TrackerState;
 use super::error::ApiError;
-use super::{TrackerState, bearer};
-use crate::auth::Principal;
 use crate::history::{TrackQuery, parse_bucket, to_csv, to_geojson, to_gpx};
 
 /// Most points one track response holds.
@@ -21,10 +22,7 @@ const MAX_TRACK_POINTS: i64 = 100_000;
 const MAX_SPAN: time::Duration = time::Duration::days(31);
 
 fn bad(detail: impl Into<String>) -> ApiError {
-    ApiError::BadRequest {
-        error: "bad_request",
-        detail: detail.into(),
-    }
+    ApiError::bad_request("bad_request", detail)
 }
 
 fn instant(
@@ -44,20 +42,16 @@ fn instant(
 #[tracing::instrument(skip_all, fields(courier_id = %id))]
 pub async fn get_track(
     State(state): State<TrackerState>,
+    Auth(principal): Auth,
     Path(id): Path<String>,
     Query(params): Query<HashMap<String, String>>,
-    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let principal = bearer(&state, &headers).await?;
-    let courier_id = CourierId::parse(&id).map_err(|_| ApiError::NotFound("unknown courier"))?;
-    match &principal {
-        Principal::Staff => {}
-        Principal::Courier(own) if *own == courier_id => {}
-        _ => {
-            return Err(ApiError::Forbidden(
-                "only staff or the courier may read a track",
-            ));
-        }
+    let courier_id =
+        CourierId::parse(&id).map_err(|_| ApiError::NotFound("unknown courier".into()))?;
+    if !principal.may_act_for_courier(&courier_id) {
+        return Err(ApiError::Forbidden(
+            "only staff or the courier may read a track".into(),
+        ));
     }
     let to = instant(&params, "to")?.unwrap_or_else(OffsetDateTime::now_utc);
     let from = instant(&params, "from")?.unwrap_or(to - time::Duration::hours(24));

@@ -1,5 +1,6 @@
 //! The OsmAnd / Traccar form protocol: `GET` or `POST /` with parameters in the query string or
-//! a url-encoded body (both are read; the body wins). Speed is in knots, as Traccar reads it.
+//! a url-encoded body (both are read; the body wins). Speed is in knots, as Traccar reads it; a
+//! negative speed or battery means "unknown" and is ignored, as in the Traccar JSON body.
 
 use super::{ProtocolError, clip, parse_timestamp};
 use crate::position::FixInput;
@@ -65,6 +66,11 @@ fn optional(field: &'static str, value: Option<&str>) -> Result<Option<f64>, Pro
     }
 }
 
+/// As [`optional`], a negative value read as absent (apps send -1 for "unknown").
+fn unsigned(field: &'static str, value: Option<&str>) -> Result<Option<f64>, ProtocolError> {
+    Ok(optional(field, value)?.filter(|v| v.is_nan() || *v >= 0.0))
+}
+
 /// Reads one fix from a query string and an optional url-encoded body.
 ///
 /// # Errors
@@ -103,11 +109,11 @@ pub fn parse(query: &[u8], body: &[u8]) -> Result<OsmandFix, ProtocolError> {
         lat,
         lon,
         fix_time,
-        speed_mps: optional("speed", params.speed.as_deref())?.map(|knots| knots * MPS_PER_KNOT),
+        speed_mps: unsigned("speed", params.speed.as_deref())?.map(|knots| knots * MPS_PER_KNOT),
         heading_deg: optional("bearing", params.heading.as_deref())?,
         altitude_m: optional("altitude", params.altitude.as_deref())?,
         accuracy_m: optional("accuracy", params.accuracy.as_deref())?,
-        battery_pct: optional("batt", params.batt.as_deref())?,
+        battery_pct: unsigned("batt", params.batt.as_deref())?,
     };
     Ok(OsmandFix {
         device_id: device_id.into_owned(),
@@ -148,6 +154,15 @@ mod tests {
         assert_eq!((f.fix.lat, f.fix.lon), (52.5, 13.4));
         assert_eq!(f.fix.heading_deg, Some(180.0));
         assert_eq!(f.fix.fix_time, Some(datetime!(2026-11-21 12:00 UTC)));
+    }
+
+    #[test]
+    fn a_negative_speed_or_battery_means_unknown() {
+        let f = parse(b"id=a&lat=52.5&lon=13.4&speed=-1&batt=-1", b"").unwrap();
+        assert_eq!(f.fix.speed_mps, None);
+        assert_eq!(f.fix.battery_pct, None);
+        let f = parse(b"id=a&lat=52.5&lon=13.4&speed=0&batt=0", b"").unwrap();
+        assert_eq!((f.fix.speed_mps, f.fix.battery_pct), (Some(0.0), Some(0.0)));
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! The timestamp forms the Traccar server accepts: epoch seconds, epoch milliseconds (told apart
-//! as Traccar does: values from 2^31 on are milliseconds), and ISO 8601 with an offset.
+//! as Traccar does: values from 2^31 on are milliseconds), ISO 8601 with an offset, and
+//! `yyyy-MM-dd HH:mm:ss` (optionally with fractional seconds), read as UTC as Traccar does.
 
-use time::OffsetDateTime;
 use time::format_description::well_known::{Iso8601, Rfc3339};
+use time::macros::format_description;
+use time::{OffsetDateTime, PrimitiveDateTime};
 
 use super::{ProtocolError, clip};
 
@@ -29,6 +31,14 @@ pub fn parse_timestamp(text: &str) -> Result<OffsetDateTime, ProtocolError> {
     }
     if let Ok(t) = OffsetDateTime::parse(text, &Iso8601::DEFAULT) {
         return Ok(t);
+    }
+    if let Ok(t) = PrimitiveDateTime::parse(
+        text,
+        format_description!(
+            "[year]-[month]-[day] [hour]:[minute]:[second][optional [.[subsecond]]]"
+        ),
+    ) {
+        return Ok(t.assume_utc());
     }
     // An unencoded `+02:00` in a query string arrives as ` 02:00`.
     if let Some(i) = text.rfind(' ')
@@ -80,6 +90,25 @@ mod tests {
             parse_timestamp("1795262400.5").unwrap(),
             datetime!(2026-11-21 12:00:00.5 UTC)
         );
+    }
+
+    #[test]
+    fn the_traccar_date_time_form_is_read_as_utc() {
+        assert_eq!(
+            parse_timestamp("2026-11-21 12:00:00").unwrap(),
+            datetime!(2026-11-21 12:00:00 UTC)
+        );
+        assert_eq!(
+            parse_timestamp(" 2026-11-21 12:00:00.250 ").unwrap(),
+            datetime!(2026-11-21 12:00:00.25 UTC)
+        );
+        for bad in [
+            "2026-11-21 12:00",
+            "2026-13-21 12:00:00",
+            "2026-11-21 25:00:00",
+        ] {
+            assert!(parse_timestamp(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -16,79 +16,9 @@ use time::OffsetDateTime;
 use tokio::io::AsyncBufReadExt;
 use tokio::sync::Mutex;
 
-use crate::helpers::{TestApp, TestDb, add_courier, database_url, http, with_database};
+use service::testing::{Proxy, server_addr, via};
 
-/// A loopback TCP proxy that can cut and restore the way to the database.
-struct Proxy {
-    addr: SocketAddr,
-    up: Arc<AtomicBool>,
-    /// Bumped on every cut; relays of an older generation end.
-    generation: tokio::sync::watch::Sender<u64>,
-}
-
-impl Proxy {
-    async fn start(upstream: String) -> Proxy {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let up = Arc::new(AtomicBool::new(true));
-        let (generation, _) = tokio::sync::watch::channel(0u64);
-        let (up2, gen2) = (up.clone(), generation.clone());
-        tokio::spawn(async move {
-            while let Ok((mut client, _)) = listener.accept().await {
-                if !up2.load(Ordering::SeqCst) {
-                    drop(client); // refused while the database is "down"
-                    continue;
-                }
-                let upstream = upstream.clone();
-                let mut cut = gen2.subscribe();
-                let born = *cut.borrow_and_update();
-                tokio::spawn(async move {
-                    let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await else {
-                        return;
-                    };
-                    let _ = client.set_nodelay(true);
-                    let _ = server.set_nodelay(true);
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
-                        _ = cut.wait_for(|g| *g != born) => {}
-                    }
-                });
-            }
-        });
-        Proxy {
-            addr,
-            up,
-            generation,
-        }
-    }
-
-    fn cut(&self) {
-        self.up.store(false, Ordering::SeqCst);
-        self.generation.send_modify(|g| *g += 1);
-    }
-
-    fn restore(&self) {
-        self.up.store(true, Ordering::SeqCst);
-    }
-}
-
-/// `host:port` of the server in `DATABASE_URL`.
-fn upstream_addr(url: &str) -> String {
-    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let host_part = after_scheme.split(['/', '?']).next().unwrap_or("");
-    let host_port = host_part.rsplit_once('@').map_or(host_part, |(_, h)| h);
-    if host_port.contains(':') {
-        host_port.to_string()
-    } else {
-        format!("{host_port}:5432")
-    }
-}
-
-/// `url` pointed at `addr` instead of its server, on database `name`.
-fn via(url: &str, addr: SocketAddr, name: &str) -> String {
-    let url = with_database(url, name);
-    url.replacen(&upstream_addr(&url), &addr.to_string(), 1)
-}
+use crate::helpers::{TestApp, TestDb, add_courier, database_url, http};
 
 /// Acknowledged (device, epoch second) pairs, and how the run went.
 #[derive(Default)]
@@ -155,11 +85,11 @@ async fn a_ten_second_database_outage_loses_no_acknowledged_point() {
     for (i, d) in devices.iter().enumerate() {
         add_courier(&db.pool, &format!("c{i}"), d, "scooter").await;
     }
-    let proxy = Proxy::start(upstream_addr(&database_url())).await;
+    let proxy = Proxy::start(server_addr(&database_url(), 5432)).await;
     let pool = PgPoolOptions::new()
         .max_connections(4)
         .acquire_timeout(Duration::from_secs(2))
-        .connect(&via(&database_url(), proxy.addr, &db.name))
+        .connect(&via(&db.url, proxy.addr()))
         .await
         .unwrap();
     let config = tracker::TrackerConfig {
@@ -223,7 +153,7 @@ async fn a_ten_second_database_outage_loses_no_acknowledged_point() {
         lost.len(),
         &lost[..lost.len().min(5)]
     );
-    db.drop().await;
+    db.drop_database().await;
 }
 
 /// Starts the `tracker` binary on `url`; returns the child and its OsmAnd address.
@@ -262,7 +192,7 @@ async fn sigkill_of_the_tracker_loses_no_acknowledged_point() {
     for (i, d) in devices.iter().enumerate() {
         add_courier(&db.pool, &format!("c{i}"), d, "scooter").await;
     }
-    let url = with_database(&database_url(), &db.name);
+    let url = db.url.clone();
     let (mut child, addr) = start_binary(&url).await;
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -321,5 +251,5 @@ async fn sigkill_of_the_tracker_loses_no_acknowledged_point() {
         lost.len(),
         &lost[..lost.len().min(5)]
     );
-    db.drop().await;
+    db.drop_database().await;
 }

@@ -1,85 +1,15 @@
 //! Test fixtures on the real database: each test gets its own UUID-named database with the
-//! schema applied, and drops it at the end.
+//! schema applied (`service::testing`), and drops it at the end; the tracker runs on it and is
+//! spoken to over HTTP.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
-use sqlx::postgres::PgPoolOptions;
-use sqlx::{AssertSqlSafe, Connection, PgConnection, PgPool};
+use service::auth::token_hash;
+use service::shutdown::CancellationToken;
+use sqlx::PgPool;
 use tracker::TrackerConfig;
-use tracker::auth::token_hash;
 
-/// The server URL from `DATABASE_URL`, defaulting to the local test server.
-pub fn database_url() -> String {
-    std::env::var("DATABASE_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
-/// Connects to the maintenance database, retrying with backoff; panics with the way to start
-/// PostgreSQL when it stays unreachable, so a missing service fails the run loudly.
-pub async fn maintenance_connection() -> PgConnection {
-    let url = database_url();
-    let mut delay = Duration::from_millis(100);
-    for attempt in 1..=6 {
-        match PgConnection::connect(&url).await {
-            Ok(conn) => return conn,
-            Err(e) if attempt == 6 => panic!(
-                "PostgreSQL is not reachable at {url} ({e}); start it with `scripts/services` \
-                 (or `pg_ctlcluster --skip-systemctl-redirect 15 main start`)"
-            ),
-            Err(_) => {
-                tokio::time::sleep(delay).await;
-                delay *= 2;
-            }
-        }
-    }
-    unreachable!("the loop returns or panics on its last attempt")
-}
-
-/// A database of one test's own.
-pub struct TestDb {
-    /// Pool on the test database.
-    pub pool: PgPool,
-    /// The database's name.
-    pub name: String,
-}
-
-impl TestDb {
-    /// Creates a fresh database and applies the schema, with or without TimescaleDB.
-    pub async fn new(use_timescaledb: bool) -> TestDb {
-        let name = format!("test_{}", uuid::Uuid::new_v4().simple());
-        let mut admin = maintenance_connection().await;
-        sqlx::raw_sql(AssertSqlSafe(format!(r#"CREATE DATABASE "{name}""#)))
-            .execute(&mut admin)
-            .await
-            .expect("creating a test database");
-        let url = with_database(&database_url(), &name);
-        let pool = PgPoolOptions::new()
-            .max_connections(4)
-            .connect(&url)
-            .await
-            .expect("connecting to the test database");
-        tracker::schema::migrate(&pool, use_timescaledb)
-            .await
-            .expect("applying migrations to the test database");
-        TestDb { pool, name }
-    }
-
-    /// Closes the pool and drops the database.
-    pub async fn drop(self) {
-        self.pool.close().await;
-        let mut admin = maintenance_connection().await;
-        let drop = format!(r#"DROP DATABASE IF EXISTS "{}" WITH (FORCE)"#, self.name);
-        sqlx::raw_sql(AssertSqlSafe(drop))
-            .execute(&mut admin)
-            .await
-            .expect("dropping the test database");
-    }
-}
-
-pub use tracker::schema::with_database;
+pub use service::testing::{TestDb, database_url, maintenance_connection};
 
 /// The tracker running on a test database, serving both routers on loopback ports.
 pub struct TestApp {
@@ -91,7 +21,7 @@ pub struct TestApp {
     pub osmand: SocketAddr,
     /// Where the `/v1` routes listen.
     pub api: SocketAddr,
-    stop: tokio::sync::watch::Sender<bool>,
+    stop: CancellationToken,
 }
 
 impl TestApp {
@@ -107,9 +37,9 @@ impl TestApp {
         let tracker = tracker::Tracker::build(pool, config)
             .await
             .expect("starting the tracker");
-        let (stop, stop_rx) = tokio::sync::watch::channel(false);
-        let osmand = serve(tracker.osmand_router(), stop_rx.clone()).await;
-        let api = serve(tracker.api_router(), stop_rx).await;
+        let stop = CancellationToken::new();
+        let osmand = serve(tracker.osmand_router(), stop.clone()).await;
+        let api = serve(tracker.api_router(), stop.clone()).await;
         TestApp {
             db,
             tracker,
@@ -138,7 +68,7 @@ impl TestApp {
 
     /// Stops servers and tracker, and hands back the database.
     pub async fn stop(self) -> TestDb {
-        let _ = self.stop.send(true);
+        self.stop.cancel();
         self.tracker.shutdown().await;
         self.db
     }
@@ -171,16 +101,14 @@ pub async fn add_courier(pool: &PgPool, id: &str, device: &str, vehicle: &str) -
     secret
 }
 
-async fn serve(router: axum::Router, mut stop: tokio::sync::watch::Receiver<bool>) -> SocketAddr {
+async fn serve(router: axum::Router, stop: CancellationToken) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("binding a loopback port");
     let addr = listener
         .local_addr()
         .expect("a bound listener has an address");
-    tokio::spawn(tracker::api::serve(listener, router, async move {
-        let _ = stop.wait_for(|s| *s).await;
-    }));
+    tokio::spawn(service::server::serve(listener, router, 1_000, stop));
     addr
 }
 

@@ -98,7 +98,7 @@ async fn track_scenario(use_timescaledb: bool) {
             .status,
         400
     );
-    app.stop().await.drop().await;
+    app.stop().await.drop_database().await;
 }
 
 #[tokio::test]
@@ -159,7 +159,7 @@ async fn retention_scenario(use_timescaledb: bool) {
         .unwrap();
         assert_eq!(ahead, 1);
     }
-    app.stop().await.drop().await;
+    app.stop().await.drop_database().await;
 }
 
 #[tokio::test]

@@ -5,3 +5,4 @@ mod helpers;
 mod history;
 mod ingest;
 mod schema;
+mod traccar_client;

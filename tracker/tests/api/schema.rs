@@ -1,8 +1,8 @@
 //! The schema on the real server: positions as a hypertable with TimescaleDB, as a natively
 //! partitioned table without it, and the constraints that keep bad rows out.
 
+use service::schema::{PositionsStorage, positions_storage};
 use sqlx::Row;
-use tracker::schema::{PositionsStorage, positions_storage};
 
 use crate::helpers::{TestDb, maintenance_connection};
 
@@ -70,7 +70,7 @@ async fn positions_is_a_hypertable_when_timescaledb_is_available() {
         .await
         .unwrap();
     assert_eq!(left, 1);
-    db.drop().await;
+    db.drop_database().await;
 }
 
 #[tokio::test]
@@ -127,7 +127,7 @@ async fn positions_is_natively_partitioned_when_timescaledb_is_switched_off() {
     .await
     .unwrap();
     assert_eq!(indexed, 1);
-    db.drop().await;
+    db.drop_database().await;
 }
 
 fn today_noon() -> String {
@@ -138,8 +138,8 @@ fn today_noon() -> String {
 #[tokio::test]
 async fn migrations_can_be_applied_twice() {
     let db = TestDb::new(true).await;
-    tracker::schema::migrate(&db.pool, true).await.unwrap();
-    db.drop().await;
+    service::schema::migrate(&db.pool, true).await.unwrap();
+    db.drop_database().await;
 }
 
 #[tokio::test]
@@ -160,7 +160,7 @@ async fn the_order_event_log_is_append_only() {
             "{statement}: {err}"
         );
     }
-    db.drop().await;
+    db.drop_database().await;
 }
 
 #[tokio::test]
@@ -220,5 +220,5 @@ async fn the_schema_refuses_inconsistent_orders_and_tokens() {
         token.is_err(),
         "a courier token without a courier was accepted"
     );
-    db.drop().await;
+    db.drop_database().await;
 }

@@ -33,6 +33,19 @@ pub enum SchemaError {
     UnknownPositionsStorage,
 }
 
+async fn set_timescaledb(
+    conn: &mut PgConnection,
+    use_timescaledb: bool,
+) -> Result<(), SchemaError> {
+    let setting = if use_timescaledb { "on" } else { "off" };
+    sqlx::query("SELECT set_config('courier.timescaledb', $1, false)")
+        .bind(setting)
+        .execute(&mut *conn)
+        .await
+        .map_err(SchemaError::Database)?;
+    Ok(())
+}
+
 /// Applies pending migrations. With `use_timescaledb` false, positions becomes a natively
 /// partitioned table even where the extension exists.
 ///
@@ -41,12 +54,7 @@ pub enum SchemaError {
 /// migration fails (it is rolled back).
 pub async fn migrate(pool: &PgPool, use_timescaledb: bool) -> Result<(), SchemaError> {
     let mut conn = pool.acquire().await.map_err(SchemaError::Database)?;
-    let setting = if use_timescaledb { "on" } else { "off" };
-    sqlx::query("SELECT set_config('courier.timescaledb', $1, false)")
-        .bind(setting)
-        .execute(&mut *conn)
-        .await
-        .map_err(SchemaError::Database)?;
+    set_timescaledb(&mut conn, use_timescaledb).await?;
     let result = MIGRATOR.run(&mut *conn).await;
     // The setting is per session: do not hand a pooled connection back with it changed.
     conn.detach().close().await.ok();
@@ -61,12 +69,7 @@ pub async fn migrate_connection(
     conn: &mut PgConnection,
     use_timescaledb: bool,
 ) -> Result<(), SchemaError> {
-    let setting = if use_timescaledb { "on" } else { "off" };
-    sqlx::query("SELECT set_config('courier.timescaledb', $1, false)")
-        .bind(setting)
-        .execute(&mut *conn)
-        .await
-        .map_err(SchemaError::Database)?;
+    set_timescaledb(conn, use_timescaledb).await?;
     MIGRATOR
         .run(&mut *conn)
         .await
@@ -127,5 +130,19 @@ pub fn with_database(url: &str, name: &str) -> String {
     match query {
         Some(q) => format!("{base}/{name}?{q}"),
         None => format!("{base}/{name}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn with_database_replaces_only_the_name() {
+        assert_eq!(
+            with_database("postgres://u@h:5432/postgres?sslmode=disable", "t1"),
+            "postgres://u@h:5432/t1?sslmode=disable"
+        );
+        assert_eq!(with_database("postgres://h", "t1"), "postgres://h/t1");
     }
 }
