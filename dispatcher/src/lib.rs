@@ -11,5 +11,6 @@ pub mod dispatch;
 pub mod metric;
 pub mod planner;
 pub mod records;
+pub mod startup;
 pub mod store;
 pub mod wire;

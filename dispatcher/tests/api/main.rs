@@ -1,4 +1,6 @@
-//! Integration tests of the dispatcher against the real RabbitMQ (and PostgreSQL).
+//! Integration tests of the dispatcher against the real PostgreSQL and RabbitMQ.
 
+mod app;
 mod bus;
+mod flow;
 mod helpers;
