@@ -26,7 +26,7 @@ pub struct TimelineEntryView {
     /// Who did it: `kitchen`, `optimizer`, `courier:ID`, `gps`, `staff:WHO` or `system`.
     pub actor: String,
     /// Details (courier, ETA, reason, old and new values).
-    #[schema(value_type = Object)]
+    #[schema(value_type = Value)]
     pub detail: serde_json::Value,
 }
 
@@ -69,7 +69,7 @@ pub struct FailBody {
     pub reason: String,
 }
 
-/// The body of `PATCH /v1/orders/{id}`: only the fields given change.
+/// The body of `PATCH /v1/orders/{id}`: only the fields given change (none: the order as is).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AmendBody {
@@ -304,10 +304,10 @@ pub async fn amend_order(
         .transpose()
         .map_err(super::error::invalid)?;
     if ready_at.is_none() && deliver_by.is_none() && dropoff.is_none() {
-        return Err(ApiError::bad_request(
-            "nothing_to_change",
-            "give at least one of ready_at, deliver_by, dropoff",
-        ));
+        // Nothing asked: the order as it stands, with no timeline entry.
+        let id = order_id(&id)?;
+        let record = super::orders::find(&state, &id).await?;
+        return Ok(Json(OrderView::of(&record, View::Full)));
     }
     let correction = Correction::Amend {
         ready_at,

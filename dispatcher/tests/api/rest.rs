@@ -444,6 +444,11 @@ async fn corrections_appear_in_the_timeline_with_the_staff_actor() {
         .await;
     assert_eq!(s, StatusCode::OK, "{b}");
     assert_eq!(b["deliver_by"], Value::Null);
+    let (s, unchanged) = app
+        .call("PATCH", "/v1/orders/o-fix", Some("staff"), Some(json!({})))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{unchanged}");
+    assert_eq!(unchanged["ready_at"], b["ready_at"]);
     let (s, b) = app
         .call("POST", "/v1/orders/o-fix/unassign", Some("staff"), None)
         .await;
