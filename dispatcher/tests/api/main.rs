@@ -2,3 +2,4 @@
 
 mod bus;
 mod helpers;
+mod store_contract;
