@@ -156,6 +156,8 @@ contract!(
     seen_tells_which_message_ids_were_committed,
     a_timeline_lists_entries_oldest_first_across_batches,
     a_courier_upsert_replaces_its_device,
+    a_device_named_for_another_courier_moves_to_it,
+    a_fresh_store_is_healthy,
 );
 
 // Records for the cases.
@@ -345,11 +347,14 @@ async fn a_committed_batch_is_visible_through_every_read(store: Arc<dyn Store>) 
     store.commit(batch).await.expect("commit");
 
     let snapshot = store.load().await.expect("load");
-    assert_eq!(snapshot.open_orders, [o1.clone()]);
+    assert_eq!(snapshot.open_orders, std::slice::from_ref(&o1));
     assert_eq!(snapshot.couriers, [c1]);
     assert_eq!(snapshot.routes, [r1]);
     assert_eq!(store.order(&o1.id).await.expect("order"), Some(o1.clone()));
-    assert_eq!(store.orders(&page(10)).await.expect("orders"), [o1.clone()]);
+    assert_eq!(
+        store.orders(&page(10)).await.expect("orders"),
+        std::slice::from_ref(&o1)
+    );
     assert_eq!(store.timeline(&o1.id).await.expect("timeline"), timeline);
     let pending = store.pending_outbox(10).await.expect("pending");
     assert_eq!(pending.len(), 2);
@@ -906,4 +911,34 @@ async fn a_courier_upsert_replaces_its_device(store: Arc<dyn Store>) {
         .await
         .expect("upsert");
     assert_eq!(store.load().await.expect("load").couriers, [changed]);
+}
+
+async fn a_device_named_for_another_courier_moves_to_it(store: Arc<dyn Store>) {
+    seed_couriers(&*store, &["c1", "c2"]).await;
+    let c2 = CourierRecord {
+        device_id: "dev-c1".into(),
+        ..courier("c2")
+    };
+    store
+        .commit(Batch {
+            couriers: vec![c2.clone()],
+            ..Batch::default()
+        })
+        .await
+        .expect("upsert");
+    let c1 = CourierRecord {
+        device_id: String::new(),
+        ..courier("c1")
+    };
+    assert_eq!(store.load().await.expect("load").couriers, [c1, c2]);
+}
+
+async fn a_fresh_store_is_healthy(store: Arc<dyn Store>) {
+    assert!(store.healthy().await);
+    store
+        .commit(Batch::default())
+        .await
+        .expect("an empty batch");
+    let snapshot = store.load().await.expect("load");
+    assert!(snapshot.open_orders.is_empty() && snapshot.couriers.is_empty());
 }
