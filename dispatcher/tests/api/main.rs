@@ -4,3 +4,4 @@ mod app;
 mod bus;
 mod flow;
 mod helpers;
+mod store_contract;
