@@ -6,7 +6,6 @@
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::time::Duration;
 
 use dispatcher::records::{
     Actor, AssignmentChange, CourierRecord, InboxKey, OrderRecord, OutboxEvent, RouteRecord,
@@ -18,82 +17,8 @@ use optimizer::model::{
     Coordinates, CourierId, OrderId, OrderStatus, RestaurantId, StopKind, VehicleKind,
 };
 use serde_json::json;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{AssertSqlSafe, Connection, PgConnection, PgPool};
 use time::OffsetDateTime;
 use time::macros::datetime;
-
-// TODO(service::testing): replace with TestDb
-mod fixture {
-    use super::*;
-
-    /// The server URL from `DATABASE_URL`, defaulting to the local test server.
-    fn database_url() -> String {
-        std::env::var("DATABASE_URL")
-            .ok()
-            .filter(|u| !u.is_empty())
-            .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".into())
-    }
-
-    /// The maintenance database, retrying with backoff; panics naming how to start PostgreSQL.
-    async fn admin() -> PgConnection {
-        let url = database_url();
-        let mut delay = Duration::from_millis(100);
-        for attempt in 1..=6 {
-            match PgConnection::connect(&url).await {
-                Ok(conn) => return conn,
-                Err(e) if attempt == 6 => panic!(
-                    "PostgreSQL is not reachable at {url} ({e}); start it with `scripts/services` \
-                     (or `pg_ctlcluster --skip-systemctl-redirect 15 main start`)"
-                ),
-                Err(_) => {
-                    tokio::time::sleep(delay).await;
-                    delay *= 2;
-                }
-            }
-        }
-        unreachable!("the loop returns or panics on its last attempt")
-    }
-
-    /// A database of one test's own, with the migrations applied.
-    pub struct TestDb {
-        /// Pool on the test database.
-        pub pool: PgPool,
-        /// The database's name.
-        name: String,
-    }
-
-    impl TestDb {
-        pub async fn new() -> TestDb {
-            let name = format!("test_{}", uuid::Uuid::new_v4().simple());
-            sqlx::raw_sql(AssertSqlSafe(format!(r#"CREATE DATABASE "{name}""#)))
-                .execute(&mut admin().await)
-                .await
-                .expect("creating a test database");
-            let options: PgConnectOptions = database_url().parse().expect("DATABASE_URL parses");
-            let pool = PgPoolOptions::new()
-                .max_connections(4)
-                .connect_with(options.database(&name))
-                .await
-                .expect("connecting to the test database");
-            sqlx::migrate!("../migrations")
-                .run(&pool)
-                .await
-                .expect("applying migrations to the test database");
-            TestDb { pool, name }
-        }
-
-        /// Closes the pool and drops the database.
-        pub async fn drop(self) {
-            self.pool.close().await;
-            let drop = format!(r#"DROP DATABASE IF EXISTS "{}" WITH (FORCE)"#, self.name);
-            sqlx::raw_sql(AssertSqlSafe(drop))
-                .execute(&mut admin().await)
-                .await
-                .expect("dropping the test database");
-        }
-    }
-}
 
 /// Runs `case` on a fresh in-memory store.
 async fn on_memory<F, Fut>(case: F)
@@ -110,10 +35,10 @@ where
     F: FnOnce(Arc<dyn Store>) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let db = fixture::TestDb::new().await;
+    let db = service::testing::TestDb::new(true).await;
     let store = Arc::new(PgStore::new(db.pool.clone()));
     let outcome = AssertUnwindSafe(case(store)).catch_unwind().await;
-    db.drop().await;
+    db.drop_database().await;
     if let Err(panic) = outcome {
         std::panic::resume_unwind(panic);
     }
