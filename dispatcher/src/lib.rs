@@ -4,6 +4,7 @@
 //!
 //! `main.rs` only parses the command line and calls into this library.
 
+pub mod api;
 pub mod arrival;
 pub mod bus;
 pub mod config;

@@ -4,4 +4,5 @@ mod app;
 mod bus;
 mod flow;
 mod helpers;
+mod rest;
 mod store_contract;

@@ -1,5 +1,15 @@
 //! RabbitMQ: the exchanges and queues of CONTRACT.md, connecting with retry, and publishing with
 //! publisher confirms so that a message counts as sent only once the broker has it.
+//!
+//! The kitchen link is built from three parts: [`consumer`] applies kitchen messages through a
+//! [`consumer::KitchenHandler`] and dead-letters what cannot be applied, [`relay`] publishes the
+//! outbox to the `dispatch` exchange, and [`link`] keeps both running over one connection,
+//! reconnecting when the broker goes away.
+
+pub mod consumer;
+pub mod link;
+pub mod metric;
+pub mod relay;
 
 use std::time::Duration;
 
@@ -8,7 +18,9 @@ use lapin::options::{
     QueueDeclareOptions,
 };
 use lapin::types::{AMQPValue, FieldTable, ShortString};
-use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
+use lapin::{
+    BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind, PublisherConfirm,
+};
 
 /// Routing keys kitchens publish with.
 pub const KITCHEN_KEYS: [&str; 3] = ["order.created", "order.ready", "order.cancelled"];
@@ -39,6 +51,15 @@ pub enum BusError {
     /// The broker refused to take a published message.
     #[error("RabbitMQ did not confirm the message (nack)")]
     Nacked,
+    /// The connection is no longer open.
+    #[error("the RabbitMQ connection was closed")]
+    Disconnected,
+    /// The broker ended the kitchen consumer (its queue was deleted, or the channel closed).
+    #[error("RabbitMQ ended the consumer of {queue}")]
+    ConsumerEnded {
+        /// The queue consumed.
+        queue: String,
+    },
 }
 
 /// Names of the exchanges and queues. Production uses the plain names; tests add a suffix so
@@ -149,11 +170,24 @@ impl Topology {
 /// # Errors
 /// [`BusError::Connect`] after `attempts` failures.
 pub async fn connect(url: &str, attempts: u32) -> Result<Connection, BusError> {
+    connect_with(url, ConnectionProperties::default(), attempts).await
+}
+
+/// As [`connect`], with connection properties (for example a connection name that shows in
+/// `rabbitmqctl list_connections`).
+///
+/// # Errors
+/// [`BusError::Connect`] after `attempts` failures.
+pub async fn connect_with(
+    url: &str,
+    properties: ConnectionProperties,
+    attempts: u32,
+) -> Result<Connection, BusError> {
     let mut delay = Duration::from_millis(100);
     let mut tried = 0;
     loop {
         tried += 1;
-        match Connection::connect(url, ConnectionProperties::default()).await {
+        match Connection::connect(url, properties.clone()).await {
             Ok(conn) => return Ok(conn),
             Err(source) if tried >= attempts.max(1) => {
                 return Err(BusError::Connect {
@@ -229,13 +263,26 @@ impl Publisher {
         payload: &[u8],
         headers: FieldTable,
     ) -> Result<(), BusError> {
-        let properties = BasicProperties::default()
-            .with_content_type(ShortString::from("application/json"))
-            .with_delivery_mode(2)
-            .with_message_id(ShortString::from(message_id))
-            .with_headers(headers);
+        let properties = json_properties(message_id).with_headers(headers);
         let confirm = self
-            .channel
+            .send(exchange, routing_key, payload, properties)
+            .await?;
+        confirmed(confirm).await
+    }
+
+    /// Sends a message without waiting for its confirmation, so that many can be in flight;
+    /// await each returned confirmation with [`confirmed`].
+    ///
+    /// # Errors
+    /// [`BusError::Broker`] when the channel fails.
+    pub async fn send(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        payload: &[u8],
+        properties: BasicProperties,
+    ) -> Result<PublisherConfirm, BusError> {
+        self.channel
             .basic_publish(
                 exchange.into(),
                 routing_key.into(),
@@ -247,17 +294,32 @@ impl Publisher {
             .map_err(|source| BusError::Broker {
                 operation: "publish",
                 source,
-            })?
-            .await
-            .map_err(|source| BusError::Broker {
-                operation: "publish confirm",
-                source,
-            })?;
-        if confirm.is_ack() {
-            Ok(())
-        } else {
-            Err(BusError::Nacked)
-        }
+            })
+    }
+}
+
+/// Properties of a persistent JSON message with a `message_id`.
+pub fn json_properties(message_id: &str) -> BasicProperties {
+    BasicProperties::default()
+        .with_content_type(ShortString::from("application/json"))
+        .with_delivery_mode(2)
+        .with_message_id(ShortString::from(message_id))
+}
+
+/// Waits for the broker's answer to one sent message.
+///
+/// # Errors
+/// [`BusError::Broker`] when the channel fails before the answer, [`BusError::Nacked`] when the
+/// broker refuses the message.
+pub async fn confirmed(confirm: PublisherConfirm) -> Result<(), BusError> {
+    let confirmation = confirm.await.map_err(|source| BusError::Broker {
+        operation: "publish confirm",
+        source,
+    })?;
+    if confirmation.is_ack() {
+        Ok(())
+    } else {
+        Err(BusError::Nacked)
     }
 }
 
