@@ -323,6 +323,17 @@ async fn a_valid_created_message_reaches_the_handler_once_and_is_acked() {
     delete(&conn, &topology).await;
 }
 
+/// A kitchen message that must be dead-lettered, and why.
+struct Case<'a> {
+    /// Told apart by a `case` header, kept on the dead letter.
+    name: &'a str,
+    key: &'a str,
+    id: Option<&'a str>,
+    body: &'a [u8],
+    /// The expected `x-reason`.
+    reason: &'a str,
+}
+
 #[tokio::test]
 async fn malformed_or_refused_kitchen_messages_are_dead_lettered_with_their_reason() {
     let conn = connect().await;
@@ -351,70 +362,70 @@ async fn malformed_or_refused_kitchen_messages_are_dead_lettered_with_their_reas
     let far = created("o3").replace("52.52", "999");
     let anonymous = created("o4");
     let taken = created("taken");
-    let cases: [(&str, &str, Option<&str>, &[u8], &str); 9] = [
-        (
-            "not_json",
-            "order.created",
-            Some("d-1"),
-            b"not json",
-            "invalid_json",
-        ),
-        (
-            "missing_field",
-            "order.created",
-            Some("d-2"),
-            br#"{"order_id":"o1"}"#,
-            "missing_field",
-        ),
-        (
-            "latitude_999",
-            "order.created",
-            Some("d-3"),
-            far.as_bytes(),
-            "invalid_coordinates",
-        ),
-        (
-            "ready_before_placed",
-            "order.created",
-            Some("d-4"),
-            late.as_bytes(),
-            "ready_before_placed",
-        ),
-        (
-            "no_message_id",
-            "order.created",
-            None,
-            anonymous.as_bytes(),
-            "missing_message_id",
-        ),
-        (
-            "unknown_key",
-            "order.updated",
-            Some("d-6"),
-            b"{}",
-            "unknown_routing_key",
-        ),
-        (
-            "unknown_order",
-            "order.ready",
-            Some("d-7"),
-            br#"{"order_id":"ghost","ready_at":"2026-11-21T12:20:00Z"}"#,
-            "unknown_order",
-        ),
-        (
-            "conflict",
-            "order.created",
-            Some("d-8"),
-            taken.as_bytes(),
-            "order_conflict",
-        ),
-        (
-            "invalid_now",
-            "order.cancelled",
-            Some("d-9"),
-            br#"{"order_id":"o1"}"#,
-            "order_finished",
-        ),
+    let cases = [
+        Case {
+            name: "not_json",
+            key: "order.created",
+            id: Some("d-1"),
+            body: b"not json",
+            reason: "invalid_json",
+        },
+        Case {
+            name: "missing_field",
+            key: "order.created",
+            id: Some("d-2"),
+            body: br#"{"order_id":"o1"}"#,
+            reason: "missing_field",
+        },
+        Case {
+            name: "latitude_999",
+            key: "order.created",
+            id: Some("d-3"),
+            body: far.as_bytes(),
+            reason: "invalid_coordinates",
+        },
+        Case {
+            name: "ready_before_placed",
+            key: "order.created",
+            id: Some("d-4"),
+            body: late.as_bytes(),
+            reason: "ready_before_placed",
+        },
+        Case {
+            name: "no_message_id",
+            key: "order.created",
+            id: None,
+            body: anonymous.as_bytes(),
+            reason: "missing_message_id",
+        },
+        Case {
+            name: "unknown_key",
+            key: "order.updated",
+            id: Some("d-6"),
+            body: b"{}",
+            reason: "unknown_routing_key",
+        },
+        Case {
+            name: "unknown_order",
+            key: "order.ready",
+            id: Some("d-7"),
+            body: br#"{"order_id":"ghost","ready_at":"2026-11-21T12:20:00Z"}"#,
+            reason: "unknown_order",
+        },
+        Case {
+            name: "conflict",
+            key: "order.created",
+            id: Some("d-8"),
+            body: taken.as_bytes(),
+            reason: "order_conflict",
+        },
+        Case {
+            name: "invalid_now",
+            key: "order.cancelled",
+            id: Some("d-9"),
+            body: br#"{"order_id":"o1"}"#,
+            reason: "order_finished",
+        },
     ];
     // The kitchen exchange only routes the contract's keys to the queue: bind another, as a
     // misconfigured binding would.
@@ -429,8 +440,11 @@ async fn malformed_or_refused_kitchen_messages_are_dead_lettered_with_their_reas
         )
         .await
         .unwrap();
-    for (case, key, id, body, _) in &cases {
-        publish_kitchen(&publisher, &topology, key, *id, body, case).await;
+    for case in &cases {
+        publish_kitchen(
+            &publisher, &topology, case.key, case.id, case.body, case.name,
+        )
+        .await;
     }
 
     let mut dead = consume(&conn, &topology.dead_queue).await;
@@ -438,7 +452,7 @@ async fn malformed_or_refused_kitchen_messages_are_dead_lettered_with_their_reas
     for _ in 0..cases.len() {
         let letter = next_delivery(&mut dead, 10, "a dead letter").await;
         let case = header(&letter, "case").expect("the original headers are kept");
-        let (_, key, id, body, _) = cases.iter().find(|c| c.0 == case).unwrap();
+        let Case { key, id, body, .. } = cases.iter().find(|c| c.name == case).unwrap();
         assert_eq!(letter.data, *body, "{case}: the original body");
         assert_eq!(
             message_id(&letter).as_deref(),
@@ -462,11 +476,12 @@ async fn malformed_or_refused_kitchen_messages_are_dead_lettered_with_their_reas
         reasons.insert(case, header(&letter, "x-reason").unwrap_or_default());
         letter.ack(Default::default()).await.unwrap();
     }
-    for (case, _, _, _, reason) in &cases {
+    for case in &cases {
         assert_eq!(
-            reasons.get(*case).map(String::as_str),
-            Some(*reason),
-            "{case}"
+            reasons.get(case.name).map(String::as_str),
+            Some(case.reason),
+            "{}",
+            case.name
         );
     }
     stop_link(link, shutdown).await;
