@@ -19,13 +19,7 @@ use lapin::{BasicProperties, Connection, Consumer};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-/// The broker URL from `AMQP_URL`, defaulting to the local broker.
-pub fn amqp_url() -> String {
-    std::env::var("AMQP_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
-}
+pub use service::testing::amqp_url;
 
 /// A connection to the real broker; panics naming the way to start it when unreachable.
 pub async fn connect() -> Connection {
@@ -203,4 +197,18 @@ pub async fn eventually(seconds: u64, what: &str, mut condition: impl FnMut() ->
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// The `x-reason` headers of the next `n` messages on the topology's dead queue (acked).
+pub async fn dead_reasons(conn: &Connection, t: &Topology, n: usize) -> Vec<String> {
+    let mut consumer = consume(conn, &t.dead_queue).await;
+    let mut reasons = Vec::with_capacity(n);
+    for _ in 0..n {
+        let d = next_delivery(&mut consumer, 10, "a dead-lettered message").await;
+        reasons.push(header(&d, "x-reason").unwrap_or_default());
+        d.ack(lapin::options::BasicAckOptions::default())
+            .await
+            .expect("acking a dead letter");
+    }
+    reasons
 }
