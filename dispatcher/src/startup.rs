@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{ApiState, HealthCheck};
 use crate::arrival::ArrivalDetector;
-use crate::bus::link::KitchenLink;
+use crate::bus::link::{KitchenLink, LinkHandle, LinkHealth};
 use crate::config::Options;
 use crate::dispatch::Dispatch;
 use crate::planner::Planner;
@@ -44,7 +44,7 @@ fn prometheus() -> PrometheusHandle {
 /// `/healthz`: the database answers and the broker link is up.
 struct Health {
     store: Arc<dyn Store>,
-    link: KitchenLink,
+    link: LinkHealth,
 }
 
 impl HealthCheck for Health {
@@ -68,7 +68,9 @@ pub struct Application {
     osmand_router: axum::Router,
     max_connections: usize,
     tracker: tracker::Tracker,
-    link: KitchenLink,
+    link: LinkHandle,
+    /// Stops the kitchen link (after the servers, so no request waits on it).
+    link_stop: CancellationToken,
     background: Vec<JoinHandle<()>>,
     /// Stops the planner and arrival detection (the link has its own stop).
     tasks: CancellationToken,
@@ -121,13 +123,15 @@ impl Application {
         let detector = ArrivalDetector::new(dispatch.clone(), options.arrival.clone());
         background.push(tokio::spawn(detector.run(positions.clone(), tasks.clone())));
 
-        let link = KitchenLink::start(
+        let link_stop = CancellationToken::new();
+        let link = KitchenLink::new(
             amqp_url.expose_secret().to_string(),
             options.topology.clone(),
             Arc::new(dispatch.clone()),
             store.clone(),
             dispatch.outbox_signal(),
-        );
+        )
+        .start(link_stop.clone());
 
         let state = ApiState {
             dispatch: dispatch.clone(),
@@ -135,7 +139,7 @@ impl Application {
             positions,
             health: Arc::new(Health {
                 store: store.clone(),
-                link: link.clone(),
+                link: link.health(),
             }),
             metrics: Some(metrics),
         };
@@ -157,6 +161,7 @@ impl Application {
             max_connections: settings.max_connections,
             tracker,
             link,
+            link_stop,
             background,
             tasks,
             dispatch,
@@ -204,7 +209,8 @@ impl Application {
             .context("the OsmAnd server task")?
             .context("the OsmAnd server")?;
         tracing::info!("Stopping the kitchen link (draining the outbox).");
-        self.link.stop().await;
+        self.link_stop.cancel();
+        self.link.stopped().await;
         self.tasks.cancel();
         for task in self.background {
             let _ = task.await;

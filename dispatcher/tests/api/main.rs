@@ -5,3 +5,4 @@ mod bus;
 mod flow;
 mod helpers;
 mod rest;
+mod store_contract;

@@ -5,4 +5,5 @@ mod helpers;
 mod history;
 mod ingest;
 mod schema;
+mod tokens;
 mod traccar_client;
