@@ -61,10 +61,12 @@ impl From<VehicleKind> for Vehicle {
 #[serde(deny_unknown_fields)]
 pub struct NewCourierBody {
     /// Display name (1..=200 characters).
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     /// The vehicle.
     pub vehicle: Vehicle,
     /// The id the phone's OsmAnd / Traccar Client app sends (1..=128 characters, unique).
+    #[schema(min_length = 1, max_length = 128)]
     pub device_id: String,
     /// Capacity units (1..=1000); the vehicle's default when absent.
     #[serde(default)]
@@ -259,16 +261,19 @@ pub enum EventType {
 #[serde(deny_unknown_fields)]
 pub struct CourierEventBody {
     /// The order.
+    #[schema(min_length = 1, max_length = 128)]
     pub order_id: String,
     /// What happened.
     #[serde(rename = "type")]
     pub kind: EventType,
     /// Why, for `failed` (1..=500 characters).
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 500)]
     pub reason: Option<String>,
     /// The phone's id for this event (1..=128 characters): a resend with the same one is
     /// applied once.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 128)]
     pub client_id: Option<String>,
 }
 
@@ -412,7 +417,7 @@ pub async fn list_couriers(
     get,
     path = "/v1/couriers/{id}",
     tag = "couriers",
-    params(("id" = String, Path, description = "The courier's id.")),
+    params(("id" = String, Path, description = "The courier's id.", min_length = 1, max_length = 128)),
     responses(
         (status = 200, description = "The courier.", body = CourierView),
         (status = 403, description = "Neither staff nor that courier.", body = ErrorBody),
@@ -435,7 +440,7 @@ pub async fn get_courier(
     post,
     path = "/v1/couriers/{id}/shift",
     tag = "couriers",
-    params(("id" = String, Path, description = "The courier's id.")),
+    params(("id" = String, Path, description = "The courier's id.", min_length = 1, max_length = 128)),
     request_body = ShiftBody,
     responses(
         (status = 200, description = "The courier after the change.", body = CourierView),
@@ -465,7 +470,7 @@ pub async fn set_shift(
     get,
     path = "/v1/couriers/{id}/route",
     tag = "couriers",
-    params(("id" = String, Path, description = "The courier's id.")),
+    params(("id" = String, Path, description = "The courier's id.", min_length = 1, max_length = 128)),
     responses(
         (status = 200, description = "The route (no stops: nothing to do).", body = RouteView),
         (status = 403, description = "Neither staff nor that courier.", body = ErrorBody),
@@ -493,7 +498,7 @@ pub async fn get_route(
     post,
     path = "/v1/couriers/{id}/events",
     tag = "couriers",
-    params(("id" = String, Path, description = "The courier's id.")),
+    params(("id" = String, Path, description = "The courier's id.", min_length = 1, max_length = 128)),
     request_body = CourierEventBody,
     responses(
         (status = 200, description = "The order after the event (`duplicate` for a resend).", body = EventAnswer),

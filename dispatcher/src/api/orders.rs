@@ -273,7 +273,7 @@ pub async fn create_order(
     get,
     path = "/v1/orders/{id}",
     tag = "orders",
-    params(("id" = String, Path, description = "The order's id.")),
+    params(("id" = String, Path, description = "The order's id.", min_length = 1, max_length = 128)),
     responses(
         (status = 200, description = "The order.", body = OrderView),
         (status = 403, description = "Not an order this token may see.", body = ErrorBody),
@@ -392,7 +392,7 @@ pub async fn list_orders(
     post,
     path = "/v1/orders/{id}/cancel",
     tag = "orders",
-    params(("id" = String, Path, description = "The order's id.")),
+    params(("id" = String, Path, description = "The order's id.", min_length = 1, max_length = 128)),
     responses(
         (status = 200, description = "The order, cancelled.", body = OrderView),
         (status = 403, description = "Neither staff nor this order's kitchen.", body = ErrorBody),

@@ -55,6 +55,7 @@ pub struct Timeline {
 #[serde(deny_unknown_fields)]
 pub struct AssignBody {
     /// The courier to give it to.
+    #[schema(min_length = 1, max_length = 128)]
     pub courier_id: String,
     /// Keep it there (default false).
     #[serde(default)]
@@ -66,6 +67,7 @@ pub struct AssignBody {
 #[serde(deny_unknown_fields)]
 pub struct FailBody {
     /// Why (1..=500 characters).
+    #[schema(min_length = 1, max_length = 500)]
     pub reason: String,
 }
 
@@ -114,7 +116,7 @@ async fn correct(
     get,
     path = "/v1/orders/{id}/timeline",
     tag = "support",
-    params(("id" = String, Path, description = "The order's id.")),
+    params(("id" = String, Path, description = "The order's id.", min_length = 1, max_length = 128)),
     responses(
         (status = 200, description = "The timeline.", body = Timeline),
         (status = 403, description = "Not staff.", body = ErrorBody),
@@ -141,7 +143,7 @@ pub async fn timeline(
     post,
     path = "/v1/orders/{id}/assign",
     tag = "support",
-    params(("id" = String, Path, description = "The order's id.")),
+    params(("id" = String, Path, description = "The order's id.", min_length = 1, max_length = 128)),
     request_body = AssignBody,
     responses(
         (status = 200, description = "The order after the change.", body = OrderView),
@@ -171,7 +173,7 @@ pub async fn assign(
     post,
     path = "/v1/orders/{id}/pin",
     tag = "support",
-    params(("id" = String, Path, description = "The order's id.")),
+    params(("id" = String, Path, description = "The order's id.", min_length = 1, max_length = 128)),
     responses(
         (status = 200, description = "The order after the change.", body = OrderView),
         (status = 403, description = "Not staff.", body = ErrorBody),
@@ -193,7 +195,7 @@ pub async fn pin(
     post,
     path = "/v1/orders/{id}/unpin",
     tag = "support",
-    params(("id" = String, Path, description = "The order's id.")),
+    params(("id" = String, Path, description = "The order's id.", min_length = 1, max_length = 128)),
     responses(
         (status = 200, description = "The order after the change.", body = OrderView),
         (status = 403, description = "Not staff.", body = ErrorBody),
@@ -215,7 +217,7 @@ pub async fn unpin(
     post,
     path = "/v1/orders/{id}/unassign",
     tag = "support",
-    params(("id" = String, Path, description = "The order's id.")),
+    params(("id" = String, Path, description = "The order's id.", min_length = 1, max_length = 128)),
     responses(
         (status = 200, description = "The order after the change.", body = OrderView),
         (status = 403, description = "Not staff.", body = ErrorBody),
@@ -237,7 +239,7 @@ pub async fn unassign(
     post,
     path = "/v1/orders/{id}/fail",
     tag = "support",
-    params(("id" = String, Path, description = "The order's id.")),
+    params(("id" = String, Path, description = "The order's id.", min_length = 1, max_length = 128)),
     request_body = FailBody,
     responses(
         (status = 200, description = "The order, failed.", body = OrderView),
@@ -271,7 +273,7 @@ pub async fn fail(
     patch,
     path = "/v1/orders/{id}",
     tag = "support",
-    params(("id" = String, Path, description = "The order's id.")),
+    params(("id" = String, Path, description = "The order's id.", min_length = 1, max_length = 128)),
     request_body = AmendBody,
     responses(
         (status = 200, description = "The order after the change.", body = OrderView),
