@@ -10,9 +10,9 @@
 //!
 //! Deliveries are processed one at a time, in queue order, so an `order.ready` right after its
 //! `order.created` never overtakes it (the core serialises its changes anyway, so parallel
-//! handling would gain little). A requeue closes the channel too, which hands every prefetched
-//! message back in its original position, and the consumer takes nothing for the pause: a
-//! database outage neither spins nor reorders.
+//! handling would gain little). A message to retry is held for a pause, taking no other, then
+//! requeued; the channel is closed too, which hands every prefetched message back in its
+//! original position: a database outage neither spins nor reorders.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,7 +37,7 @@ use crate::wire::{self, OrderCancelled, OrderCreated, OrderReady};
 /// Deliveries the broker sends ahead of the one being processed.
 pub const DEFAULT_PREFETCH: u16 = 64;
 
-/// How long the consumer waits before taking deliveries again after a requeue.
+/// How long the consumer holds a message to retry, taking no other, before requeueing it.
 pub const DEFAULT_RETRY_PAUSE: Duration = Duration::from_secs(1);
 
 /// Applies parsed kitchen messages; the consumer's only view of the core.
@@ -178,7 +178,7 @@ pub struct KitchenConsumer {
     topology: Topology,
     /// The broker's prefetch window.
     prefetch: u16,
-    /// The pause after a requeue, so an outage does not spin.
+    /// How long a message to retry is held before it is requeued, so an outage does not spin.
     retry_pause: Duration,
 }
 
@@ -200,7 +200,7 @@ impl KitchenConsumer {
         self
     }
 
-    /// Sets the pause after a requeue.
+    /// Sets how long a message to retry is held before it is requeued.
     #[must_use]
     pub fn with_retry_pause(mut self, pause: Duration) -> Self {
         self.retry_pause = pause;
@@ -263,11 +263,10 @@ impl KitchenConsumer {
                 }
             }
             // Closing the channel hands the prefetched messages back in queue order, so none
-            // overtakes the one requeued.
+            // overtakes the one requeued; the pause before the requeue kept the consumer idle.
             let _ = channel.close(200, "retry later".into()).await;
-            tokio::select! {
-                () = stop.cancelled() => return Ok(()),
-                () = tokio::time::sleep(self.retry_pause) => {}
+            if stop.is_cancelled() {
+                return Ok(());
             }
         }
     }
@@ -334,6 +333,7 @@ impl KitchenConsumer {
                     }
                     Err(error) => {
                         tracing::warn!(%error, "Dead-lettering failed; the message is requeued.");
+                        tokio::time::sleep(self.retry_pause).await;
                         requeue(&delivery, "dead_letter_failed").await?;
                         metrics::counter!(metric::KITCHEN_CONSUMED, "routing_key" => key_label, "outcome" => "requeued")
                         .increment(1);

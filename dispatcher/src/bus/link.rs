@@ -46,7 +46,7 @@ pub struct KitchenLink {
     connection_name: String,
     /// The consumer's prefetch window.
     prefetch: u16,
-    /// The consumer's pause after a requeue.
+    /// How long the consumer holds a message to retry before requeueing it.
     retry_pause: Duration,
 }
 
@@ -86,7 +86,7 @@ impl KitchenLink {
         self
     }
 
-    /// Sets the consumer's pause after a requeue.
+    /// Sets how long the consumer holds a message to retry before requeueing it.
     #[must_use]
     pub fn with_retry_pause(mut self, pause: Duration) -> Self {
         self.retry_pause = pause;
