@@ -103,22 +103,33 @@ impl Application {
             .context("loading the state")?;
         let (orders, couriers) = dispatch.read(|s| (s.orders().count(), s.couriers().count()));
         tracing::info!(orders, couriers, "State restored.");
-        let verifier: Arc<dyn TokenVerifier> =
-            Arc::new(PgTokenVerifier::new(pool.clone(), options.tracker.lookup_ttl));
-        let tracker =
-            tracker::Tracker::build_with_auth(pool.clone(), options.tracker.clone(), verifier.clone())
-                .await
-                .context("starting the tracker")?;
+        let verifier: Arc<dyn TokenVerifier> = Arc::new(PgTokenVerifier::new(
+            pool.clone(),
+            options.tracker.lookup_ttl,
+        ));
+        let tracker = tracker::Tracker::build_with_auth(
+            pool.clone(),
+            options.tracker.clone(),
+            verifier.clone(),
+        )
+        .await
+        .context("starting the tracker")?;
         let positions = tracker.latest().clone();
 
         let tasks = CancellationToken::new();
-        let travel: Arc<dyn optimizer::TravelModel> =
-            Arc::new(optimizer::StraightLine::new(optimizer::StraightLine::CITY_DETOUR));
+        let travel: Arc<dyn optimizer::TravelModel> = Arc::new(optimizer::StraightLine::new(
+            optimizer::StraightLine::CITY_DETOUR,
+        ));
         if let Some(road) = &settings.road_network {
             tracing::warn!(road_network = %road, "ROAD_NETWORK is not supported yet; travel times are straight lines times 1.3.");
         }
-        let planner = Planner::new(dispatch.clone(), positions.clone(), travel, options.planner.clone())
-            .context("creating the solver's thread pool")?;
+        let planner = Planner::new(
+            dispatch.clone(),
+            positions.clone(),
+            travel,
+            options.planner.clone(),
+        )
+        .context("creating the solver's thread pool")?;
         let mut background = vec![tokio::spawn(planner.run(tasks.clone()))];
         let detector = ArrivalDetector::new(dispatch.clone(), options.arrival.clone());
         background.push(tokio::spawn(detector.run(positions.clone(), tasks.clone())));

@@ -127,7 +127,11 @@ pub async fn start(
 impl TestApp {
     /// The test database's pool.
     pub fn pool(&self) -> &sqlx::PgPool {
-        &self.db.as_ref().expect("the database is kept until the end").pool
+        &self
+            .db
+            .as_ref()
+            .expect("the database is kept until the end")
+            .pool
     }
 
     /// Sends a request with the staff token.
@@ -286,8 +290,14 @@ impl TestApp {
 }
 
 /// The next event on a watch queue: (routing key, message id, body), acked.
-pub async fn next_event(consumer: &mut Consumer, within: Duration) -> Option<(String, String, Value)> {
-    let delivery = tokio::time::timeout(within, consumer.next()).await.ok()??.ok()?;
+pub async fn next_event(
+    consumer: &mut Consumer,
+    within: Duration,
+) -> Option<(String, String, Value)> {
+    let delivery = tokio::time::timeout(within, consumer.next())
+        .await
+        .ok()??
+        .ok()?;
     delivery.ack(BasicAckOptions::default()).await.ok()?;
     let key = delivery.routing_key.to_string();
     let id = delivery
@@ -296,7 +306,11 @@ pub async fn next_event(consumer: &mut Consumer, within: Duration) -> Option<(St
         .as_ref()
         .map(|m| m.to_string())
         .unwrap_or_default();
-    Some((key, id, serde_json::from_slice(&delivery.data).unwrap_or(Value::Null)))
+    Some((
+        key,
+        id,
+        serde_json::from_slice(&delivery.data).unwrap_or(Value::Null),
+    ))
 }
 
 /// An `order.created` body for `id`, ready in `ready_in_s` seconds, near Helsinki's centre.

@@ -36,7 +36,11 @@ async fn an_order_from_a_kitchen_is_assigned_and_announced_within_two_seconds() 
     assert!(elapsed < Duration::from_secs(2), "took {elapsed:?}");
     assert_eq!(assigned["order_id"], "o-1");
     assert_eq!(assigned["courier_id"], courier.as_str());
-    assert!(assigned["tracking_id"].as_str().is_some_and(|t| t.len() >= 32));
+    assert!(
+        assigned["tracking_id"]
+            .as_str()
+            .is_some_and(|t| t.len() >= 32)
+    );
     assert_eq!(eta["courier_id"], courier.as_str());
     assert!(eta["pickup_eta"].is_string() && eta["cook_start_at"].is_string());
     let (status, order) = app.staff_request(Method::GET, "/v1/orders/o-1", None).await;
@@ -66,7 +70,8 @@ async fn courier_events_move_an_order_through_its_lifecycle_and_illegal_ones_cha
         .await;
     assert_eq!(status, 200, "{body}");
     let path = format!("/v1/couriers/{courier}/events");
-    let event = |kind: &str, client: &str| json!({"order_id": "o-2", "type": kind, "client_id": client});
+    let event =
+        |kind: &str, client: &str| json!({"order_id": "o-2", "type": kind, "client_id": client});
 
     // Delivered before picked up: refused, nothing changes.
     let (status, body) = app
@@ -86,7 +91,12 @@ async fn courier_events_move_an_order_through_its_lifecycle_and_illegal_ones_cha
     assert_eq!(status, 409);
     // Acting as another courier with one's own token: forbidden.
     let (status, _) = app
-        .request(Method::POST, &path, Some(event("picked_up", "x2")), &other_token)
+        .request(
+            Method::POST,
+            &path,
+            Some(event("picked_up", "x2")),
+            &other_token,
+        )
         .await;
     assert_eq!(status, 403);
     let (_, order) = app.staff_request(Method::GET, "/v1/orders/o-2", None).await;
@@ -144,7 +154,8 @@ async fn with_no_courier_on_shift_orders_stay_open_and_say_why() {
     let app = spawn_app().await;
     for i in 0..3 {
         let body = serde_json::to_vec(&order_created(&format!("w-{i}"), 60)).unwrap();
-        app.publish("order.created", Some(&format!("mw-{i}")), &body).await;
+        app.publish("order.created", Some(&format!("mw-{i}")), &body)
+            .await;
     }
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
@@ -153,7 +164,10 @@ async fn with_no_courier_on_shift_orders_stay_open_and_say_why() {
             assert_eq!(order["status"], "created");
             break;
         }
-        assert!(Instant::now() < deadline, "no reason shown: {status} {order}");
+        assert!(
+            Instant::now() < deadline,
+            "no reason shown: {status} {order}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let (status, health) = app.staff_request(Method::GET, "/healthz", None).await;
@@ -200,7 +214,10 @@ async fn a_restart_restores_open_orders_routes_and_shifts() {
     let (_, route) = app
         .staff_request(Method::GET, &format!("/v1/couriers/{courier}/route"), None)
         .await;
-    assert!(route["seq"].as_u64() >= route_before["seq"].as_u64(), "{route}");
+    assert!(
+        route["seq"].as_u64() >= route_before["seq"].as_u64(),
+        "{route}"
+    );
     assert_eq!(route["stops"].as_array().map(Vec::len), Some(2), "{route}");
     app.finish().await;
 }
@@ -226,11 +243,24 @@ async fn bad_kitchen_messages_are_dead_lettered_with_their_reason() {
     .await;
     let mut lat = order_created("o-lat", 60);
     lat["dropoff"]["lat"] = json!(999);
-    app.publish("order.created", Some("md-4"), &serde_json::to_vec(&lat).unwrap())
-        .await;
+    app.publish(
+        "order.created",
+        Some("md-4"),
+        &serde_json::to_vec(&lat).unwrap(),
+    )
+    .await;
     let reasons = crate::helpers::dead_reasons(&app.amqp, &app.topology, 3).await;
-    assert!(reasons.contains(&"order_conflict".to_string()), "{reasons:?}");
-    assert!(reasons.contains(&"unknown_order".to_string()), "{reasons:?}");
-    assert!(reasons.contains(&"invalid_coordinates".to_string()), "{reasons:?}");
+    assert!(
+        reasons.contains(&"order_conflict".to_string()),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.contains(&"unknown_order".to_string()),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.contains(&"invalid_coordinates".to_string()),
+        "{reasons:?}"
+    );
     app.finish().await;
 }

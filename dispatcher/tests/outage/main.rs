@@ -178,7 +178,11 @@ async fn drain_watch(queue: &str, quiet: Duration) -> HashMap<String, (String, V
         let body: Value = serde_json::from_slice(&d.data).expect("JSON events");
         let key = d.routing_key.to_string();
         if let Some((k, b)) = seen.get(&id) {
-            assert_eq!((k, b), (&key, &body), "a resend must repeat the event exactly");
+            assert_eq!(
+                (k, b),
+                (&key, &body),
+                "a resend must repeat the event exactly"
+            );
         }
         seen.insert(id, (key, body));
         d.ack(BasicAckOptions::default()).await.expect("ack");
@@ -188,14 +192,21 @@ async fn drain_watch(queue: &str, quiet: Duration) -> HashMap<String, (String, V
 
 /// Checks the end state: every published order stored once, placed once, every outbox event
 /// sent and seen on `dispatch`, every assignment announced.
-async fn check_nothing_lost(pool: &sqlx::PgPool, ids: &[String], events: &HashMap<String, (String, Value)>) {
+async fn check_nothing_lost(
+    pool: &sqlx::PgPool,
+    ids: &[String],
+    events: &HashMap<String, (String, Value)>,
+) {
     let stored: Vec<(String,)> = sqlx::query_as("SELECT id FROM orders")
         .fetch_all(pool)
         .await
         .expect("reading orders");
     let stored: HashSet<String> = stored.into_iter().map(|(id,)| id).collect();
     for id in ids {
-        assert!(stored.contains(id), "order {id} was published and acked but is missing");
+        assert!(
+            stored.contains(id),
+            "order {id} was published and acked but is missing"
+        );
     }
     let placed: Vec<(String, i64)> = sqlx::query_as(
         "SELECT order_id, count(*) FROM order_events WHERE kind = 'placed' GROUP BY order_id",
@@ -213,18 +224,22 @@ async fn check_nothing_lost(pool: &sqlx::PgPool, ids: &[String], events: &HashMa
             .expect("reading the outbox");
     for (id, key, sent) in &outbox {
         assert!(sent.is_some(), "outbox event {id} ({key}) was never sent");
-        assert!(events.contains_key(id), "outbox event {id} ({key}) never reached dispatch");
+        assert!(
+            events.contains_key(id),
+            "outbox event {id} ({key}) never reached dispatch"
+        );
     }
-    let assigned: Vec<(String,)> = sqlx::query_as(
-        "SELECT DISTINCT order_id FROM assignments WHERE source = 'optimizer'",
-    )
-    .fetch_all(pool)
-    .await
-    .expect("reading assignments");
+    let assigned: Vec<(String,)> =
+        sqlx::query_as("SELECT DISTINCT order_id FROM assignments WHERE source = 'optimizer'")
+            .fetch_all(pool)
+            .await
+            .expect("reading assignments");
     for (order,) in assigned {
         assert!(
-            events.values().any(|(k, b)| (k == "order.assigned" || k == "order.reassigned")
-                && b["order_id"] == order.as_str()),
+            events
+                .values()
+                .any(|(k, b)| (k == "order.assigned" || k == "order.reassigned")
+                    && b["order_id"] == order.as_str()),
             "the assignment of {order} was never announced"
         );
     }
@@ -303,7 +318,10 @@ impl Service {
             {
                 return;
             }
-            assert!(Instant::now() < deadline, "the service never became healthy");
+            assert!(
+                Instant::now() < deadline,
+                "the service never became healthy"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -319,12 +337,16 @@ impl Child {
 
 /// A courier on shift with a position, through the public API, so orders get assigned.
 async fn courier_on_shift(pool: &sqlx::PgPool, http: u16, osmand: u16) {
-    let staff = create_token(pool, Role::Staff, None, &[]).await.expect("token");
+    let staff = create_token(pool, Role::Staff, None, &[])
+        .await
+        .expect("token");
     let client = reqwest::Client::new();
     let r = client
         .post(format!("http://127.0.0.1:{http}/v1/couriers"))
         .bearer_auth(&staff)
-        .json(&json!({"name": "Kim", "vehicle": "car", "device_id": "outage-phone", "capacity": 100}))
+        .json(
+            &json!({"name": "Kim", "vehicle": "car", "device_id": "outage-phone", "capacity": 100}),
+        )
         .send()
         .await
         .expect("registering");
@@ -410,7 +432,9 @@ struct BrokerGuard;
 
 impl Drop for BrokerGuard {
     fn drop(&mut self) {
-        let _ = std::process::Command::new("rabbitmqctl").arg("start_app").output();
+        let _ = std::process::Command::new("rabbitmqctl")
+            .arg("start_app")
+            .output();
     }
 }
 
@@ -444,14 +468,22 @@ async fn a_rabbitmq_restart_mid_stream_loses_nothing_and_applies_nothing_twice()
         .output()
         .await
         .expect("rabbitmqctl runs");
-    assert!(out.status.success(), "stop_app: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "stop_app: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     tokio::time::sleep(Duration::from_secs(3)).await;
     let out = tokio::process::Command::new("rabbitmqctl")
         .arg("start_app")
         .output()
         .await
         .expect("rabbitmqctl runs");
-    assert!(out.status.success(), "start_app: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "start_app: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     drop(guard);
     publisher.await.expect("the publisher");
     service.wait_healthy(Duration::from_secs(60)).await;
@@ -503,9 +535,14 @@ async fn postgres_unreachable_for_ten_seconds_stops_acks_and_resumes_by_itself()
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert!(saw_503, "/healthz never said 503 while PostgreSQL was unreachable");
-    tokio::time::sleep((cut_at + Duration::from_secs(10)).saturating_duration_since(Instant::now()))
-        .await;
+    assert!(
+        saw_503,
+        "/healthz never said 503 while PostgreSQL was unreachable"
+    );
+    tokio::time::sleep(
+        (cut_at + Duration::from_secs(10)).saturating_duration_since(Instant::now()),
+    )
+    .await;
     proxy.restore();
 
     let mut ids = first.clone();
