@@ -386,7 +386,7 @@ impl Planner {
     /// When the solver failed or panicked, or applying the plan failed (storage down).
     pub async fn run_once(&self) -> anyhow::Result<RunReport> {
         self.dispatch.reload_if_stale().await;
-        let now = OffsetDateTime::now_utc();
+        let now = self.dispatch.now();
         let input = self
             .dispatch
             .read(|s| plan_input(s, &self.positions, &self.config, now));

@@ -314,7 +314,7 @@ fn view(state: &ApiState, courier: &CourierRecord, route: Option<&RouteRecord>) 
         capacity: courier.capacity,
         device_id: courier.device_id.clone(),
         on_shift: courier.on_shift,
-        status: status_of(courier, position.as_ref(), route, OffsetDateTime::now_utc()),
+        status: status_of(courier, position.as_ref(), route, state.dispatch.now()),
         position: position.as_ref().map(PositionView::from),
         created_at: rfc3339(courier.created_at),
     }
@@ -552,7 +552,7 @@ pub async fn post_event(
         )
         .await?;
     Ok(Json(EventAnswer {
-        order: OrderView::of(&outcome.order, View::of(&principal)),
+        order: OrderView::of(&outcome.order, View::of(&principal), state.dispatch.now()),
         duplicate: outcome.duplicate,
     }))
 }

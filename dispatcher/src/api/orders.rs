@@ -127,7 +127,7 @@ pub struct OrderView {
 
 impl OrderView {
     /// The view of `o` for a reader with `view`.
-    pub fn of(o: &OrderRecord, view: View) -> Self {
+    pub fn of(o: &OrderRecord, view: View, now: OffsetDateTime) -> Self {
         OrderView {
             id: o.id.to_string(),
             restaurant_id: o.restaurant_id.to_string(),
@@ -144,7 +144,7 @@ impl OrderView {
             dropoff_eta: o.dropoff_eta.map(rfc3339),
             picked_up_at: o.picked_up_at.map(rfc3339),
             delivered_at: o.delivered_at.map(rfc3339),
-            late: o.is_late(OffsetDateTime::now_utc()),
+            late: o.is_late(now),
             unassigned_reason: o.unassigned_reason.clone(),
             failed_reason: o.failed_reason.clone(),
             tracking_id: (view == View::Full).then(|| o.tracking_id.clone()),
@@ -258,11 +258,17 @@ pub async fn create_order(
             } else {
                 StatusCode::CREATED
             };
-            Ok((status, Json(OrderView::of(&record, view))))
+            Ok((
+                status,
+                Json(OrderView::of(&record, view, state.dispatch.now())),
+            ))
         }
         Err(DispatchError::Duplicate) => {
             let record = find(&state, &id).await?;
-            Ok((StatusCode::OK, Json(OrderView::of(&record, view))))
+            Ok((
+                StatusCode::OK,
+                Json(OrderView::of(&record, view, state.dispatch.now())),
+            ))
         }
         Err(e) => Err(e.into()),
     }
@@ -289,7 +295,11 @@ pub async fn get_order(
     let id = order_id(&id)?;
     let record = find(&state, &id).await?;
     require_may_see(&principal, &record)?;
-    Ok(Json(OrderView::of(&record, View::of(&principal))))
+    Ok(Json(OrderView::of(
+        &record,
+        View::of(&principal),
+        state.dispatch.now(),
+    )))
 }
 
 /// Orders, newest first, filtered and paged; kitchens see their restaurants' only, couriers
@@ -319,7 +329,7 @@ pub async fn list_orders(
     }
     let mut query = OrderQuery {
         late: filter.late,
-        now: Some(OffsetDateTime::now_utc()),
+        now: Some(state.dispatch.now()),
         limit: limit as usize + 1,
         ..OrderQuery::default()
     };
@@ -382,7 +392,10 @@ pub async fn list_orders(
     };
     let view = View::of(&principal);
     Ok(Json(OrderPage {
-        orders: records.iter().map(|o| OrderView::of(o, view)).collect(),
+        orders: records
+            .iter()
+            .map(|o| OrderView::of(o, view, state.dispatch.now()))
+            .collect(),
         next_cursor,
     }))
 }
@@ -422,5 +435,9 @@ pub async fn cancel_order(
         .dispatch
         .correct(&id, Correction::Cancel, actor_of(&principal))
         .await?;
-    Ok(Json(OrderView::of(&record, View::of(&principal))))
+    Ok(Json(OrderView::of(
+        &record,
+        View::of(&principal),
+        state.dispatch.now(),
+    )))
 }

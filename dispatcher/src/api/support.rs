@@ -108,7 +108,11 @@ async fn correct(
         .dispatch
         .correct(&id, correction, actor_of(principal))
         .await?;
-    Ok(Json(OrderView::of(&record, View::Full)))
+    Ok(Json(OrderView::of(
+        &record,
+        View::Full,
+        state.dispatch.now(),
+    )))
 }
 
 /// An order's timeline, oldest first.
@@ -309,7 +313,11 @@ pub async fn amend_order(
         // Nothing asked: the order as it stands, with no timeline entry.
         let id = order_id(&id)?;
         let record = super::orders::find(&state, &id).await?;
-        return Ok(Json(OrderView::of(&record, View::Full)));
+        return Ok(Json(OrderView::of(
+            &record,
+            View::Full,
+            state.dispatch.now(),
+        )));
     }
     let correction = Correction::Amend {
         ready_at,

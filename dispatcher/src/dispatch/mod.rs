@@ -231,6 +231,8 @@ pub struct Dispatch {
 }
 
 struct Inner {
+    /// What time it is (the system clock, or the demo's scaled one).
+    clock: service::clock::Clock,
     /// Where every change is written first.
     store: Arc<dyn Store>,
     /// The committed state, for checks and reads.
@@ -297,10 +299,22 @@ impl Dispatch {
     /// # Errors
     /// [`StoreError::Unavailable`].
     pub async fn load(store: Arc<dyn Store>) -> Result<Dispatch, StoreError> {
+        Dispatch::load_with_clock(store, service::clock::Clock::system()).await
+    }
+
+    /// Loads the state from `store`, reading time from `clock`.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`].
+    pub async fn load_with_clock(
+        store: Arc<dyn Store>,
+        clock: service::clock::Clock,
+    ) -> Result<Dispatch, StoreError> {
         let snapshot = store.load().await?;
         let (changes, _) = broadcast::channel(65_536);
         Ok(Dispatch {
             inner: Arc::new(Inner {
+                clock,
                 store,
                 state: Mutex::new(State::from_snapshot(snapshot)),
                 write: tokio::sync::Mutex::new(()),
@@ -309,6 +323,16 @@ impl Dispatch {
                 planner: Arc::new(PlannerSignal::default()),
             }),
         })
+    }
+
+    /// The clock every change is timed with.
+    pub fn clock(&self) -> service::clock::Clock {
+        self.inner.clock
+    }
+
+    /// The current time on that clock.
+    pub fn now(&self) -> OffsetDateTime {
+        self.inner.clock.now()
     }
 
     /// The store.
@@ -370,7 +394,7 @@ impl Dispatch {
         build: impl FnOnce(&State, OffsetDateTime) -> Result<(Batch, Vec<Trigger>, T), DispatchError>,
     ) -> Result<T, DispatchError> {
         let _write = self.inner.write.lock().await;
-        let now = OffsetDateTime::now_utc();
+        let now = self.now();
         let (batch, triggers, value) = self.read(|s| build(s, now))?;
         if batch.is_empty() {
             return Ok(value);
