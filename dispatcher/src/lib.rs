@@ -9,6 +9,7 @@ pub mod arrival;
 pub mod bus;
 pub mod config;
 pub mod dispatch;
+pub mod live;
 pub mod metric;
 pub mod planner;
 pub mod records;

@@ -155,6 +155,7 @@ impl Application {
             metrics: Some(metrics),
         };
         let router = crate::api::router(state).merge(tracker.api_router());
+        // The live routers (courier socket, map socket, tracking link) merge here.
         let osmand_router = tracker.osmand_router();
         let http = TcpListener::bind(settings.http_addr)
             .await

@@ -6,12 +6,15 @@
 //! through the shared JSON extractors (so every refusal is a JSON 4xx), call [`Dispatch`] and
 //! answer with this module's DTOs, converted from the records.
 
+pub mod courier_ws;
 pub mod couriers;
 pub mod error;
 pub mod health;
+pub mod map_ws;
 pub mod openapi;
 pub mod orders;
 pub mod support;
+pub mod track;
 
 use std::sync::Arc;
 

@@ -1,0 +1,1 @@
+//! The courier WebSocket `/v1/courier/ws` (being written).

@@ -1,0 +1,1 @@
+//! The map WebSocket `/v1/map/ws` (being written).

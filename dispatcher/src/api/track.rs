@@ -1,0 +1,1 @@
+//! The customer tracking link `/v1/track/{tracking_id}` (being written).

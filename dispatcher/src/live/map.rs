@@ -1,0 +1,1 @@
+//! The support map's live view and its deltas (being written).

@@ -1,0 +1,1 @@
+//! Each courier's current route, pushed to its socket (being written).
