@@ -147,7 +147,7 @@ impl Application {
         let state = ApiState {
             dispatch: dispatch.clone(),
             verifier,
-            positions,
+            positions: positions.clone(),
             health: Arc::new(Health {
                 store: store.clone(),
                 link: link.health(),
@@ -156,6 +156,10 @@ impl Application {
         };
         let router = crate::api::router(state).merge(tracker.api_router());
         // The live routers (courier socket, map socket, tracking link) merge here.
+        let router = router.merge(crate::api::track::router(crate::api::track::TrackState {
+            dispatch: dispatch.clone(),
+            positions: positions.clone(),
+        }));
         let osmand_router = tracker.osmand_router();
         let http = TcpListener::bind(settings.http_addr)
             .await

@@ -127,11 +127,7 @@ fn courier_id(text: &str) -> Result<CourierId, ApiError> {
     })
 }
 
-/// A time as RFC 3339 text.
-fn rfc3339(t: OffsetDateTime) -> String {
-    // Formatting fails only for years outside 0..=9999, which no record holds.
-    t.format(&Rfc3339).unwrap_or_else(|_| t.to_string())
-}
+use crate::dispatch::events::rfc3339;
 
 /// RFC 3339 text as a time; 400 naming `field` otherwise.
 fn parse_time(field: &'static str, text: &str) -> Result<OffsetDateTime, ApiError> {

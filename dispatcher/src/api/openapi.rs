@@ -10,7 +10,7 @@ use utoipa::openapi::{Content, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use super::error::ErrorBody;
-use super::{couriers, health, orders, support};
+use super::{couriers, health, orders, support, track};
 use service::extract::Json;
 
 /// The document.
@@ -40,6 +40,8 @@ use service::extract::Json;
         support::fail,
         support::amend_order,
         health::healthz,
+        track::track,
+        track::events,
     ),
     components(schemas(ErrorBody)),
     modifiers(&CommonAnswers),
@@ -49,6 +51,7 @@ use service::extract::Json;
         (name = "orders", description = "Placing, reading, listing and cancelling orders."),
         (name = "support", description = "The staff's timeline and corrections."),
         (name = "health", description = "Whether the service answers."),
+        (name = "tracking", description = "The customer's tracking link (no token)."),
     )
 )]
 pub struct ApiDoc;
@@ -83,6 +86,7 @@ impl Modify for CommonAnswers {
             );
         for (path, item) in openapi.paths.paths.iter_mut() {
             let v1 = path.starts_with("/v1/");
+            let public = path.starts_with("/v1/track/");
             let operations = [
                 &mut item.get,
                 &mut item.post,
@@ -96,9 +100,11 @@ impl Modify for CommonAnswers {
                     answers
                         .entry("400".into())
                         .or_insert_with(|| error_response("The request is malformed."));
-                    answers
-                        .entry("401".into())
-                        .or_insert_with(|| error_response("No valid bearer token."));
+                    if !public {
+                        answers
+                            .entry("401".into())
+                            .or_insert_with(|| error_response("No valid bearer token."));
+                    }
                     answers
                         .entry("503".into())
                         .or_insert_with(|| error_response("Storage is unavailable; retry later."));

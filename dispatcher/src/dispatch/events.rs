@@ -8,10 +8,10 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::records::{Actor, OrderRecord, OutboxEvent, TimelineEntry};
 
-/// RFC 3339 text of a time (the wire form of every time we publish).
+/// RFC 3339 text of a time (the wire form of every time we publish or answer).
 pub fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&Rfc3339)
-        .expect("every OffsetDateTime of our range formats as RFC 3339")
+    // Formatting fails only for years outside 0..=9999, which no parsed input holds.
+    t.format(&Rfc3339).unwrap_or_else(|_| t.to_string())
 }
 
 /// RFC 3339 text of an optional time, `null` when absent.

@@ -10,7 +10,7 @@
 
 mod apply;
 mod commands;
-mod events;
+pub mod events;
 mod state;
 
 use std::sync::{Arc, Mutex};

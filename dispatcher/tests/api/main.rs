@@ -6,3 +6,4 @@ mod flow;
 mod helpers;
 mod rest;
 mod store_contract;
+mod track;
