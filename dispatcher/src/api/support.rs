@@ -57,9 +57,6 @@ pub struct AssignBody {
     /// The courier to give it to.
     #[schema(min_length = 1, max_length = 128)]
     pub courier_id: String,
-    /// Keep it there (default false).
-    #[serde(default)]
-    pub pin: Option<bool>,
 }
 
 /// The body of `POST /v1/orders/{id}/fail`.
@@ -142,7 +139,7 @@ pub async fn timeline(
     }))
 }
 
-/// Gives the order to a courier (and pins it there with `pin`).
+/// Gives the order to a courier; a manual assignment holds (it is pinned) until unpinned.
 #[utoipa::path(
     post,
     path = "/v1/orders/{id}/assign",
@@ -165,10 +162,7 @@ pub async fn assign(
 ) -> ApiResult<Json<OrderView>> {
     principal.require_staff()?;
     let courier_id = courier_id(&body.courier_id)?;
-    let correction = Correction::Assign {
-        courier_id,
-        pin: body.pin.unwrap_or(false),
-    };
+    let correction = Correction::Assign { courier_id };
     correct(&state, &principal, &id, correction).await
 }
 

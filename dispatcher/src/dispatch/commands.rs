@@ -676,7 +676,7 @@ impl Dispatch {
                 )
             };
             match correction {
-                Correction::Assign { courier_id, pin } => {
+                Correction::Assign { courier_id } => {
                     if !before_pickup {
                         return Err(not_after_pickup("reassigned"));
                     }
@@ -721,7 +721,7 @@ impl Dispatch {
                     }
                     // A manual assignment holds: the planner keeps the order with this courier
                     // until staff unpin it.
-                    next.pinned = pin;
+                    next.pinned = true;
                     next.unassigned_reason = None;
                     batch.timeline.push(events::entry(
                         &next,
@@ -734,7 +734,7 @@ impl Dispatch {
                         json!({
                             "courier_id": courier_id.as_str(),
                             "previous_courier_id": previous.as_ref().map(|c| c.as_str()),
-                            "pinned": pin,
+                            "pinned": true,
                         }),
                         now,
                     ));

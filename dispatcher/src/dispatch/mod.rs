@@ -99,12 +99,11 @@ pub enum CourierEventKind {
 /// A correction by support staff.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Correction {
-    /// Give the order to this courier (and pin it there when `pin`).
+    /// Give the order to this courier; a manual assignment holds (the order is pinned there)
+    /// until staff unpin it.
     Assign {
         /// The courier.
         courier_id: CourierId,
-        /// Keep it there.
-        pin: bool,
     },
     /// Keep the order with its current courier.
     Pin,

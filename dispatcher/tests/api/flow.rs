@@ -264,3 +264,63 @@ async fn bad_kitchen_messages_are_dead_lettered_with_their_reason() {
     );
     app.finish().await;
 }
+
+#[tokio::test]
+async fn a_courier_staying_at_the_restaurant_is_recorded_as_arrived_by_gps() {
+    let app = spawn_app().await;
+    let (courier, _) = app.courier_on_shift("phone-gps", 60.1650, 24.9300).await;
+    let (status, _) = app
+        .staff_request(Method::POST, "/v1/orders", Some(order_created("g-1", 600)))
+        .await;
+    assert_eq!(status, 201);
+    let (status, body) = app
+        .staff_request(
+            Method::POST,
+            "/v1/orders/g-1/assign",
+            Some(json!({"courier_id": courier})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (_, route) = app
+            .staff_request(Method::GET, &format!("/v1/couriers/{courier}/route"), None)
+            .await;
+        if route["stops"][0]["order_id"] == "g-1" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never routed: {route}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Two fixes at the restaurant 21 s apart (the dwell time is 20 s), two minutes after the
+    // courier's first fix 650 m away, so the tracker's jump filter takes them.
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    for t in [now + 120, now + 141] {
+        let resp = app
+            .http
+            .get(format!(
+                "{}/?id=phone-gps&lat=60.16992&lon=24.93842&timestamp={t}",
+                app.osmand
+            ))
+            .send()
+            .await
+            .expect("answered");
+        assert_eq!(resp.status().as_u16(), 200);
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (_, timeline) = app
+            .staff_request(Method::GET, "/v1/orders/g-1/timeline", None)
+            .await;
+        let gps = timeline["entries"].as_array().is_some_and(|e| {
+            e.iter()
+                .any(|e| e["kind"] == "arrived_pickup" && e["actor"] == "gps")
+        });
+        if gps {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no arrival recorded: {timeline}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    app.finish().await;
+}
