@@ -234,6 +234,10 @@ async fn check_nothing_lost(
             .fetch_all(pool)
             .await
             .expect("reading assignments");
+    assert!(
+        !assigned.is_empty(),
+        "the planner assigned nothing, so nothing was checked"
+    );
     for (order,) in assigned {
         assert!(
             events
