@@ -22,6 +22,8 @@ use super::{BusError, Publisher, Topology, connect_with, metric, redact};
 use crate::store::Store;
 
 /// The first wait before reconnecting; it doubles up to [`MAX_RECONNECT_DELAY`].
+/// How long winding down a failed session (cancelling, closing channels) may take.
+const WIND_DOWN: Duration = Duration::from_secs(5);
 const MIN_RECONNECT_DELAY: Duration = Duration::from_millis(100);
 
 /// The longest wait between reconnection attempts.
@@ -125,7 +127,8 @@ impl KitchenLink {
                         .await;
                     set_connected(&connected, false);
                     if conn.status().connected() {
-                        let _ = conn.close(200, "bye".into()).await;
+                        let _ =
+                            tokio::time::timeout(WIND_DOWN, conn.close(200, "bye".into())).await;
                     }
                     match outcome {
                         Ok(()) => break,
@@ -184,7 +187,8 @@ impl KitchenLink {
             }
             failed = &mut relaying => {
                 consumer_stop.cancel();
-                let _ = consuming.await;
+                // Closing channels on a dead connection may never answer: bounded.
+                let _ = tokio::time::timeout(WIND_DOWN, consuming).await;
                 // The relay returns only with an error before its stop token is cancelled.
                 Err(failed.err().unwrap_or(BusError::Disconnected))
             }
@@ -192,7 +196,7 @@ impl KitchenLink {
                 // Let the message in flight finish (its ack fails; it is redelivered and
                 // recognised as a duplicate).
                 consumer_stop.cancel();
-                let _ = consuming.await;
+                let _ = tokio::time::timeout(WIND_DOWN, consuming).await;
                 Err(error)
             }
         }
