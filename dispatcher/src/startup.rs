@@ -146,7 +146,7 @@ impl Application {
 
         let state = ApiState {
             dispatch: dispatch.clone(),
-            verifier,
+            verifier: verifier.clone(),
             positions: positions.clone(),
             health: Arc::new(Health {
                 store: store.clone(),
@@ -160,6 +160,14 @@ impl Application {
             dispatch: dispatch.clone(),
             positions: positions.clone(),
         }));
+        let router = router.merge(crate::api::courier_ws::router(
+            crate::api::courier_ws::CourierWsState::live(
+                crate::live::routes::RouteHub::start(dispatch.clone(), tasks.clone()),
+                dispatch.clone(),
+                tracker.ingest().clone(),
+                verifier,
+            ),
+        ));
         let osmand_router = tracker.osmand_router();
         let http = TcpListener::bind(settings.http_addr)
             .await
