@@ -5,4 +5,5 @@ mod bus;
 mod flow;
 mod helpers;
 mod rest;
+mod sim;
 mod store_contract;
