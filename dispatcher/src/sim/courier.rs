@@ -432,3 +432,38 @@ pub(crate) async fn run_courier(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_courier_moves_along_its_route_at_its_speed() {
+        let a = Point {
+            lat: 60.17,
+            lon: 24.94,
+        };
+        let b = a.moved_m(1_000.0, 0.0);
+        assert!((a.distance_m(b) - 1_000.0).abs() < 1.0);
+        let speed = speed_mps(crate::api::couriers::Vehicle::Bike);
+        let mut at = a;
+        let mut seconds = 0;
+        loop {
+            let (next, reached) = step_towards(at, b, speed);
+            assert!(at.distance_m(next) <= speed + 1e-6);
+            at = next;
+            seconds += 1;
+            if reached {
+                break;
+            }
+        }
+        // 1 km at 15 km/h is 240 s (one more for rounding).
+        assert!((240..=241).contains(&seconds), "{seconds}");
+        assert_eq!(at, b);
+        assert!((a.bearing_deg(b) - 90.0).abs() < 0.5);
+        let (half, reached) = step_towards(a, b, 500.0);
+        assert!(!reached);
+        assert!((half.distance_m(a) - 500.0).abs() < 1.0);
+        assert!((half.distance_m(b) - 500.0).abs() < 1.0);
+    }
+}
