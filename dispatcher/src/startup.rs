@@ -146,7 +146,7 @@ impl Application {
 
         let state = ApiState {
             dispatch: dispatch.clone(),
-            verifier,
+            verifier: verifier.clone(),
             positions,
             health: Arc::new(Health {
                 store: store.clone(),
@@ -156,6 +156,14 @@ impl Application {
         };
         let router = crate::api::router(state).merge(tracker.api_router());
         // The live routers (courier socket, map socket, tracking link) merge here.
+        let router = router.merge(crate::api::courier_ws::router(
+            crate::api::courier_ws::CourierWsState::live(
+                crate::live::routes::RouteHub::start(dispatch.clone(), tasks.clone()),
+                dispatch.clone(),
+                tracker.ingest().clone(),
+                verifier,
+            ),
+        ));
         let osmand_router = tracker.osmand_router();
         let http = TcpListener::bind(settings.http_addr)
             .await

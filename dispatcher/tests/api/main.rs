@@ -2,6 +2,7 @@
 
 mod app;
 mod bus;
+mod courier_ws;
 mod flow;
 mod helpers;
 mod rest;

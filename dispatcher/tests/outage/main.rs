@@ -335,8 +335,9 @@ impl Child {
     }
 }
 
-/// A courier on shift with a position, through the public API, so orders get assigned.
-async fn courier_on_shift(pool: &sqlx::PgPool, http: u16, osmand: u16) {
+/// A courier on shift with a position, through the public API, so orders get assigned; returns
+/// its id.
+async fn courier_on_shift(pool: &sqlx::PgPool, http: u16, osmand: u16) -> String {
     let staff = create_token(pool, Role::Staff, None, &[])
         .await
         .expect("token");
@@ -372,6 +373,7 @@ async fn courier_on_shift(pool: &sqlx::PgPool, http: u16, osmand: u16) {
         .await
         .expect("position");
     assert_eq!(r.status().as_u16(), 200);
+    id
 }
 
 async fn delete_queues(suffix: &str) {
@@ -554,5 +556,203 @@ async fn postgres_unreachable_for_ten_seconds_stops_acks_and_resumes_by_itself()
     check_nothing_lost(&db.pool, &ids, &events).await;
     delete_queues(&suffix).await;
     drop(proxy);
+    db.drop_database().await;
+}
+
+type CourierSocket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// The next JSON frame on a courier socket within `within`; `None` on timeout or when closed.
+async fn ws_frame(socket: &mut CourierSocket, within: Duration) -> Option<Value> {
+    use tokio_tungstenite::tungstenite::Message;
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, socket.next())
+            .await
+            .ok()??
+        {
+            Ok(Message::Text(text)) => return serde_json::from_str(&text).ok(),
+            Ok(Message::Ping(_) | Message::Pong(_)) => continue,
+            _ => return None,
+        }
+    }
+}
+
+/// Reads frames until one satisfies `wanted`; panics after `within`.
+async fn ws_frame_where(
+    socket: &mut CourierSocket,
+    within: Duration,
+    what: &str,
+    mut wanted: impl FnMut(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + within;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match ws_frame(socket, left).await {
+            Some(f) if wanted(&f) => return f,
+            Some(_) => continue,
+            None => panic!("no {what} within {within:?}"),
+        }
+    }
+}
+
+fn route_has(frame: &Value, order: &str) -> bool {
+    frame["type"] == "route"
+        && frame["stops"]
+            .as_array()
+            .is_some_and(|s| s.iter().any(|stop| stop["order_id"] == order))
+}
+
+#[tokio::test]
+async fn a_courier_socket_resumes_after_a_sigkill_and_no_acknowledged_event_is_lost() {
+    use futures::SinkExt as _;
+    use tokio_tungstenite::tungstenite::Message;
+
+    let _serial = SERIAL.lock().await;
+    let db = TestDb::new(true).await;
+    let suffix = format!(".ws-{}", uuid::Uuid::new_v4().simple());
+    let conn = connect_retrying(Duration::from_secs(10)).await;
+    let _watch = declare_watch(&conn, &suffix).await;
+    declare_kitchen(&conn, &suffix).await;
+    let service = Service {
+        database_url: db.url.clone(),
+        suffix: suffix.clone(),
+        http: free_port(),
+        osmand: free_port(),
+    };
+    let mut child = service.spawn();
+    service.wait_healthy(Duration::from_secs(30)).await;
+    let courier = courier_on_shift(&db.pool, service.http, service.osmand).await;
+    let courier = optimizer::model::CourierId::parse(&courier).expect("a courier id");
+    let token = create_token(&db.pool, Role::Courier, Some(&courier), &[])
+        .await
+        .expect("a courier token");
+    let staff = create_token(&db.pool, Role::Staff, None, &[])
+        .await
+        .expect("a staff token");
+    let url = |since: Option<u64>| {
+        let base = format!(
+            "ws://127.0.0.1:{}/v1/courier/ws?token={token}",
+            service.http
+        );
+        since.map_or(base.clone(), |s| format!("{base}&since={s}"))
+    };
+
+    let (mut socket, _) = tokio_tungstenite::connect_async(url(None))
+        .await
+        .expect("the courier socket opens");
+    let mut held = 0;
+    let mut track = |f: &Value| {
+        if f["type"] == "route" {
+            held = held.max(f["seq"].as_u64().unwrap_or(0));
+        }
+    };
+    publish_all(&suffix, &["ws-1".to_string()], Duration::ZERO).await;
+    ws_frame_where(
+        &mut socket,
+        Duration::from_secs(15),
+        "the first route",
+        |f| {
+            track(f);
+            route_has(f, "ws-1")
+        },
+    )
+    .await;
+    let tap =
+        json!({"type": "event", "client_id": "tap-1", "order_id": "ws-1", "event": "picked_up"});
+    socket
+        .send(Message::Text(tap.to_string().into()))
+        .await
+        .expect("sending the event");
+    let ok = ws_frame_where(&mut socket, Duration::from_secs(10), "event_ok", |f| {
+        track(f);
+        f["client_id"] == "tap-1"
+    })
+    .await;
+    assert_eq!(ok["type"], "event_ok", "{ok}");
+    assert_eq!(ok["status"], "picked_up");
+    // Take in the route without the pickup, if it came before the kill.
+    while let Some(f) = ws_frame(&mut socket, Duration::from_millis(300)).await {
+        track(&f);
+    }
+    let since = held;
+    assert!(since >= 1);
+
+    // Killed with the courier connected; an order arrives while the service is away.
+    child.kill().await;
+    assert!(
+        ws_frame(&mut socket, Duration::from_secs(5))
+            .await
+            .is_none(),
+        "the socket ends with the process"
+    );
+    publish_all(&suffix, &["ws-2".to_string()], Duration::ZERO).await;
+    child = service.spawn();
+    service.wait_healthy(Duration::from_secs(30)).await;
+
+    let (mut socket, _) = tokio_tungstenite::connect_async(url(Some(since)))
+        .await
+        .expect("the courier socket opens again");
+    let welcome = ws_frame(&mut socket, Duration::from_secs(5))
+        .await
+        .expect("a welcome");
+    assert_eq!(welcome["type"], "welcome", "{welcome}");
+    assert!(welcome["seq"].as_u64().expect("a seq") >= since);
+    let route = ws_frame_where(
+        &mut socket,
+        Duration::from_secs(20),
+        "the route with the order placed during the outage",
+        |f| route_has(f, "ws-2"),
+    )
+    .await;
+    assert!(route["seq"].as_u64().expect("a seq") > since, "{route}");
+    assert!(
+        route["stops"]
+            .as_array()
+            .expect("stops")
+            .iter()
+            .all(|s| !(s["order_id"] == "ws-1" && s["kind"] == "pickup")),
+        "the acknowledged pickup is not planned again: {route}"
+    );
+
+    // The acknowledged event survived: status, timeline, and a resend is a duplicate.
+    let client = reqwest::Client::new();
+    let get = |path: String| {
+        let client = client.clone();
+        let staff = staff.clone();
+        async move {
+            let r = client
+                .get(format!("http://127.0.0.1:{}{path}", service.http))
+                .bearer_auth(staff)
+                .send()
+                .await
+                .expect("the API answers");
+            assert_eq!(r.status().as_u16(), 200);
+            r.json::<Value>().await.expect("JSON")
+        }
+    };
+    let order = get("/v1/orders/ws-1".into()).await;
+    assert_eq!(order["status"], "picked_up", "{order}");
+    let timeline = get("/v1/orders/ws-1/timeline".into()).await;
+    let picked = timeline["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter(|e| e["kind"] == "picked_up")
+        .count();
+    assert_eq!(picked, 1, "{timeline}");
+    socket
+        .send(Message::Text(tap.to_string().into()))
+        .await
+        .expect("resending the event");
+    let again = ws_frame_where(&mut socket, Duration::from_secs(10), "event_ok", |f| {
+        f["client_id"] == "tap-1"
+    })
+    .await;
+    assert_eq!(again["type"], "event_ok", "{again}");
+    assert_eq!(again["duplicate"], true);
+
+    child.kill().await;
+    delete_queues(&suffix).await;
     db.drop_database().await;
 }
