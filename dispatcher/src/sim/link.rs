@@ -618,8 +618,14 @@ impl SocketTask {
                 None
             }
             Some("error") => {
-                let refusal = format!("{}: {}", frame["error"], frame["detail"]);
-                resolve(Err(refusal));
+                let code = frame["error"].as_str().unwrap_or_default();
+                // Our failures are not refusals: leave the event unanswered so it is resent.
+                if !(code.contains("unavailable")
+                    || code.contains("internal")
+                    || code.contains("unexpected"))
+                {
+                    resolve(Err(format!("{code}: {}", frame["detail"])));
+                }
                 None
             }
             _ => None,

@@ -17,6 +17,23 @@ use crate::app::spawn_app;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_small_city_gets_its_orders_delivered_through_the_real_service() {
+    let stats = small_city(TransportPlan::Every(Transport::Rest), None).await;
+    assert_eq!(stats.reconnects, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn couriers_on_the_socket_deliver_too_and_resume_after_dropped_connections() {
+    let stats = small_city(
+        TransportPlan::Every(Transport::Socket),
+        Some(Duration::from_secs(4)),
+    )
+    .await;
+    assert!(stats.reconnects > 0, "{stats:?}");
+}
+
+/// Runs a city of 5 couriers and 4 orders on `transport` until all are delivered (60 s at
+/// most), checks the service's side, and returns the counters.
+async fn small_city(transport: TransportPlan, drop_every: Option<Duration>) -> sim::SimStats {
     let app = spawn_app().await;
     let shutdown = CancellationToken::new();
     let kitchen = Arc::new(AmqpKitchenPort::start(
@@ -60,7 +77,8 @@ async fn a_small_city_gets_its_orders_delivered_through_the_real_service() {
             ..CityConfig::default()
         },
         couriers: CourierOptions {
-            transport: TransportPlan::Every(Transport::Rest),
+            transport,
+            drop_connection_every: drop_every,
             route_poll: Duration::from_millis(500),
             handover: Duration::from_secs(20),
             ..CourierOptions::default()
@@ -120,4 +138,5 @@ async fn a_small_city_gets_its_orders_delivered_through_the_real_service() {
     assert!(stored >= 20, "only {stored} positions stored: {stats:?}");
     assert!(stats.positions_stored > 0, "{stats:?}");
     app.finish().await;
+    stats
 }
