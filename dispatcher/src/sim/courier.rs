@@ -45,7 +45,7 @@ pub struct CourierOptions {
 impl Default for CourierOptions {
     fn default() -> Self {
         CourierOptions {
-            transport: TransportPlan::Every(super::Transport::Rest),
+            transport: super::Transport::mixed(1),
             report_every: Duration::from_secs(1),
             min_report_wall: Duration::from_secs(1),
             route_poll: Duration::from_secs(2),
