@@ -13,6 +13,7 @@ pub mod live;
 pub mod metric;
 pub mod planner;
 pub mod records;
+pub mod sim;
 pub mod startup;
 pub mod store;
 pub mod wire;

@@ -6,5 +6,6 @@ mod courier_ws;
 mod flow;
 mod helpers;
 mod rest;
+mod sim;
 mod store_contract;
 mod track;
