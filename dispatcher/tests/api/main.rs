@@ -2,6 +2,7 @@
 
 mod app;
 mod bus;
+mod demo;
 mod flow;
 mod helpers;
 mod rest;
