@@ -257,8 +257,8 @@ impl City {
                 placed += 1;
                 self.place(placed, now).await;
             }
-            for i in 0..self.couriers.len() {
-                at[i] = self.ride(i, at[i], dt, now).await;
+            for (i, here) in at.iter_mut().enumerate() {
+                *here = self.ride(i, *here, dt, now).await;
             }
         }
         tracing::info!(orders = placed, "The demo city stopped.");

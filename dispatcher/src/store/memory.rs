@@ -356,7 +356,8 @@ mod tests {
         let store = MemoryStore::new();
         let r1 = RestaurantId::parse("r1").unwrap();
         let staff = block(store.create_token(Role::Staff, None, &[])).unwrap();
-        let kitchen = block(store.create_token(Role::Kitchen, None, &[r1.clone()])).unwrap();
+        let kitchen =
+            block(store.create_token(Role::Kitchen, None, std::slice::from_ref(&r1))).unwrap();
         let held = store.tokens.by_hash.lock().unwrap();
         assert!(held.contains_key(&service::auth::token_hash(&staff)));
         assert_eq!(held.len(), 2);
