@@ -8,6 +8,8 @@ pub mod api;
 pub mod arrival;
 pub mod bus;
 pub mod config;
+pub mod demo;
+pub mod directory;
 pub mod dispatch;
 pub mod live;
 pub mod metric;

@@ -4,6 +4,7 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use dispatcher::config::Options;
+use dispatcher::demo::{Demo, DemoOptions, parse_start};
 use dispatcher::startup::Application;
 use optimizer::model::{CourierId, RestaurantId};
 use secrecy::ExposeSecret;
@@ -23,6 +24,22 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Runs everything in one process with a simulated city: state in memory, an in-process
+    /// bus; DATABASE_URL and AMQP_URL are not needed. Prints the map's address and tokens.
+    Demo {
+        /// Couriers in the city.
+        #[arg(long, default_value_t = 50)]
+        couriers: usize,
+        /// Simulated seconds per wall second.
+        #[arg(long, default_value_t = 1.0)]
+        speedup: f64,
+        /// Seeds the city: the same seed places the same orders.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Simulated time of day (UTC) to start at, HH:MM.
+        #[arg(long, default_value = "11:30")]
+        start: String,
+    },
     /// Runs the service on DATABASE_URL and AMQP_URL (applies pending migrations first).
     Serve,
     /// Applies pending database migrations and exits.
@@ -56,6 +73,40 @@ async fn main() -> anyhow::Result<()> {
     let settings = Settings::from_env().context("reading settings")?;
     service::telemetry::init(settings.json_logs);
     match cli.command {
+        Command::Demo {
+            couriers,
+            speedup,
+            seed,
+            start,
+        } => {
+            if !(speedup.is_finite() && speedup > 0.0) {
+                anyhow::bail!("--speedup must be a positive number");
+            }
+            let demo = DemoOptions {
+                couriers,
+                speedup,
+                seed,
+                start: parse_start(&start)?,
+            };
+            let options = Options::from_env().context("reading the dispatcher's options")?;
+            let demo = Demo::build(&settings, options, demo)
+                .await
+                .context("starting the demo")?;
+            println!("map: http://{}/", demo.http_addr());
+            println!("staff token: {}", demo.staff_token());
+            println!("courier token: {}", demo.courier_token());
+            println!("osmand: http://{}/", demo.osmand_addr());
+            tracing::info!(
+                http = %demo.http_addr(),
+                osmand = %demo.osmand_addr(),
+                couriers,
+                speedup,
+                "Demo serving."
+            );
+            demo.run_until_stopped(service::shutdown::on_signals())
+                .await
+                .context("running the demo")?;
+        }
         Command::Serve => {
             let options = Options::from_env().context("reading the dispatcher's options")?;
             let app = Application::build(&settings, options)

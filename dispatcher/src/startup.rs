@@ -1,9 +1,11 @@
-//! Wiring `dispatcher serve`: [`Application::build`] connects PostgreSQL (migrating first), loads
+//! Wiring `dispatcher serve` and `dispatcher demo`: [`Application::build`] connects PostgreSQL (migrating first), loads
 //! the state, embeds the tracker, starts the planner on its rayon pool, arrival detection and the
 //! kitchen link, and binds the HTTP and OsmAnd listeners (port 0 in tests: the bound addresses
 //! are exposed). [`Application::run_until_stopped`] serves until the shutdown token and then
 //! stops in order: listeners first (in-flight requests finish), then the link (consumer
 //! cancelled, outbox drained), the planner, and the tracker's writer.
+//! [`Application::build_in_memory`] wires the same parts on the memory store, the in-memory
+//! tracker and the in-process bus for the demo; both end in one `assemble`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,7 +15,6 @@ use anyhow::Context;
 use futures::future::BoxFuture;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use secrecy::ExposeSecret;
-use service::auth::{PgTokenVerifier, TokenVerifier};
 use service::settings::Settings;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
@@ -23,11 +24,14 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{ApiState, HealthCheck};
 use crate::arrival::ArrivalDetector;
-use crate::bus::link::{KitchenLink, LinkHandle, LinkHealth};
+use crate::bus::in_process::InProcessBus;
+use crate::bus::link::{KitchenLink, LinkHealth};
+use crate::bus::relay::OutboxRelay;
 use crate::config::Options;
+use crate::directory::DispatchDirectory;
 use crate::dispatch::Dispatch;
 use crate::planner::Planner;
-use crate::store::{PgStore, Store};
+use crate::store::{MemoryStore, PgStore, Store};
 
 /// The process-wide Prometheus recorder (installed once; tests build several applications).
 fn prometheus() -> PrometheusHandle {
@@ -68,13 +72,27 @@ pub struct Application {
     osmand_router: axum::Router,
     max_connections: usize,
     tracker: tracker::Tracker,
-    link: LinkHandle,
-    /// Stops the kitchen link (after the servers, so no request waits on it).
-    link_stop: CancellationToken,
+    /// Stops the bus side (the kitchen link, or the demo's relay) after the servers, so no
+    /// request waits on it.
+    bus_stop: CancellationToken,
+    /// Finishes once the bus side has stopped (the outbox drained).
+    bus_stopped: BoxFuture<'static, ()>,
     background: Vec<JoinHandle<()>>,
-    /// Stops the planner and arrival detection (the link has its own stop).
+    /// Stops the planner and arrival detection (the bus has its own stop).
     tasks: CancellationToken,
     dispatch: Dispatch,
+    /// The store the state is kept in (the demo mints its tokens through it).
+    store: Arc<dyn Store>,
+}
+
+/// What `serve` and `demo` wire differently; [`assemble`] adds the rest.
+struct Backends {
+    store: Arc<dyn Store>,
+    dispatch: Dispatch,
+    tracker: tracker::Tracker,
+    health: Arc<dyn HealthCheck>,
+    bus_stop: CancellationToken,
+    bus_stopped: BoxFuture<'static, ()>,
 }
 
 impl Application {
@@ -92,49 +110,26 @@ impl Application {
             .amqp_url
             .as_ref()
             .context("AMQP_URL must be set for `dispatcher serve`")?;
-        let metrics = prometheus();
         let pool = connect(database_url.expose_secret()).await?;
         service::schema::migrate(&pool, settings.use_timescaledb)
             .await
             .context("applying migrations")?;
-        let store: Arc<dyn Store> = Arc::new(PgStore::new(pool.clone()));
-        let dispatch = Dispatch::load(store.clone())
+        let store: Arc<dyn Store> =
+            Arc::new(PgStore::new(pool.clone()).with_token_ttl(options.tracker.lookup_ttl));
+        let dispatch = Dispatch::load_with_clock(store.clone(), options.tracker.clock)
             .await
             .context("loading the state")?;
         let (orders, couriers) = dispatch.read(|s| (s.orders().count(), s.couriers().count()));
         tracing::info!(orders, couriers, "State restored.");
-        let verifier: Arc<dyn TokenVerifier> = Arc::new(PgTokenVerifier::new(
-            pool.clone(),
-            options.tracker.lookup_ttl,
-        ));
         let tracker = tracker::Tracker::build_with_auth(
             pool.clone(),
             options.tracker.clone(),
-            verifier.clone(),
+            store.verifier(),
         )
         .await
         .context("starting the tracker")?;
-        let positions = tracker.latest().clone();
 
-        let tasks = CancellationToken::new();
-        let travel: Arc<dyn optimizer::TravelModel> = Arc::new(optimizer::StraightLine::new(
-            optimizer::StraightLine::CITY_DETOUR,
-        ));
-        if let Some(road) = &settings.road_network {
-            tracing::warn!(road_network = %road, "ROAD_NETWORK is not supported yet; travel times are straight lines times 1.3.");
-        }
-        let planner = Planner::new(
-            dispatch.clone(),
-            positions.clone(),
-            travel,
-            options.planner.clone(),
-        )
-        .context("creating the solver's thread pool")?;
-        let mut background = vec![tokio::spawn(planner.run(tasks.clone()))];
-        let detector = ArrivalDetector::new(dispatch.clone(), options.arrival.clone());
-        background.push(tokio::spawn(detector.run(positions.clone(), tasks.clone())));
-
-        let link_stop = CancellationToken::new();
+        let bus_stop = CancellationToken::new();
         let link = KitchenLink::new(
             amqp_url.expose_secret().to_string(),
             options.topology.clone(),
@@ -142,54 +137,65 @@ impl Application {
             store.clone(),
             dispatch.outbox_signal(),
         )
-        .start(link_stop.clone());
-
-        let state = ApiState {
-            dispatch: dispatch.clone(),
-            verifier: verifier.clone(),
-            positions: positions.clone(),
-            health: Arc::new(Health {
-                store: store.clone(),
-                link: link.health(),
-            }),
-            metrics: Some(metrics),
-        };
-        let router = crate::api::router(state).merge(tracker.api_router());
-        // The live routers (courier socket, map socket, tracking link) merge here.
-        let router = router.merge(crate::api::track::router(crate::api::track::TrackState {
-            dispatch: dispatch.clone(),
-            positions: positions.clone(),
-        }));
-        let router = router.merge(crate::api::courier_ws::router(
-            crate::api::courier_ws::CourierWsState::live(
-                crate::live::routes::RouteHub::start(dispatch.clone(), tasks.clone()),
-                dispatch.clone(),
-                tracker.ingest().clone(),
-                verifier,
-            ),
-        ));
-        let osmand_router = tracker.osmand_router();
-        let http = TcpListener::bind(settings.http_addr)
-            .await
-            .with_context(|| format!("binding HTTP_ADDR {}", settings.http_addr))?;
-        let osmand = TcpListener::bind(settings.osmand_addr)
-            .await
-            .with_context(|| format!("binding OSMAND_ADDR {}", settings.osmand_addr))?;
-        Ok(Application {
-            http_addr: http.local_addr()?,
-            osmand_addr: osmand.local_addr()?,
-            http,
-            osmand,
-            router,
-            osmand_router,
-            max_connections: settings.max_connections,
-            tracker,
-            link,
-            link_stop,
-            background,
-            tasks,
+        .start(bus_stop.clone());
+        let health = Arc::new(Health {
+            store: store.clone(),
+            link: link.health(),
+        });
+        let backends = Backends {
+            store,
             dispatch,
-        })
+            tracker,
+            health,
+            bus_stop,
+            bus_stopped: Box::pin(link.stopped()),
+        };
+        assemble(settings, &options, backends).await
+    }
+
+    /// Builds `dispatcher demo`'s service: everything in memory, on `clock`, with an
+    /// [`InProcessBus`] in place of RabbitMQ (the relay publishes the outbox to it; kitchens
+    /// publish to it). `DATABASE_URL` and `AMQP_URL` are not read.
+    ///
+    /// # Errors
+    /// When a listener cannot be bound or the solver's pool cannot be made.
+    pub async fn build_in_memory(
+        settings: &Settings,
+        mut options: Options,
+        clock: service::clock::Clock,
+    ) -> anyhow::Result<(Application, Arc<InProcessBus>)> {
+        options.tracker.clock = clock;
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let dispatch = Dispatch::load_with_clock(store.clone(), clock)
+            .await
+            .context("loading the in-memory state")?;
+        let tracker = tracker::Tracker::in_memory(
+            options.tracker.clone(),
+            Arc::new(DispatchDirectory::new(dispatch.clone())),
+            store.verifier(),
+        );
+        let bus = Arc::new(InProcessBus::new(Arc::new(dispatch.clone())));
+        let bus_stop = CancellationToken::new();
+        let relay = OutboxRelay::new(store.clone(), &options.topology, dispatch.outbox_signal());
+        let relaying = {
+            let (bus, stop) = (bus.clone(), bus_stop.clone());
+            tokio::spawn(async move {
+                if let Err(error) = relay.run(&*bus, &stop).await {
+                    tracing::error!(%error, "The in-process relay stopped.");
+                }
+            })
+        };
+        let backends = Backends {
+            health: Arc::new(InMemoryHealth),
+            store,
+            dispatch,
+            tracker,
+            bus_stop,
+            bus_stopped: Box::pin(async move {
+                let _ = relaying.await;
+            }),
+        };
+        Ok((assemble(settings, &options, backends).await?, bus))
     }
 
     /// The bound HTTP address.
@@ -205,6 +211,16 @@ impl Application {
     /// The core (for tests and the simulation).
     pub fn dispatch(&self) -> &Dispatch {
         &self.dispatch
+    }
+
+    /// The store (tokens are minted through it).
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The embedded tracker (the simulation feeds positions through its ingest).
+    pub fn tracker(&self) -> &tracker::Tracker {
+        &self.tracker
     }
 
     /// Serves until `shutdown` is cancelled, then stops everything in order.
@@ -232,9 +248,9 @@ impl Application {
         osmand
             .context("the OsmAnd server task")?
             .context("the OsmAnd server")?;
-        tracing::info!("Stopping the kitchen link (draining the outbox).");
-        self.link_stop.cancel();
-        self.link.stopped().await;
+        tracing::info!("Stopping the bus (draining the outbox).");
+        self.bus_stop.cancel();
+        self.bus_stopped.await;
         self.tasks.cancel();
         for task in self.background {
             let _ = task.await;
@@ -243,6 +259,97 @@ impl Application {
         tracing::info!("Stopped.");
         Ok(())
     }
+}
+
+/// `/healthz` in memory: nothing can be down.
+struct InMemoryHealth;
+
+impl HealthCheck for InMemoryHealth {
+    fn check(&self) -> BoxFuture<'_, Vec<(&'static str, bool)>> {
+        Box::pin(async { vec![("store", true), ("bus", true)] })
+    }
+}
+
+/// What both commands share on top of their [`Backends`]: the planner on its rayon pool,
+/// arrival detection, the API with the tracker's and the live routers, and the two listeners.
+async fn assemble(
+    settings: &Settings,
+    options: &Options,
+    backends: Backends,
+) -> anyhow::Result<Application> {
+    let Backends {
+        store,
+        dispatch,
+        tracker,
+        health,
+        bus_stop,
+        bus_stopped,
+    } = backends;
+    let metrics = prometheus();
+    let positions = tracker.latest().clone();
+    let tasks = CancellationToken::new();
+    let travel: Arc<dyn optimizer::TravelModel> = Arc::new(optimizer::StraightLine::new(
+        optimizer::StraightLine::CITY_DETOUR,
+    ));
+    if let Some(road) = &settings.road_network {
+        tracing::warn!(road_network = %road, "ROAD_NETWORK is not supported yet; travel times are straight lines times 1.3.");
+    }
+    let planner = Planner::new(
+        dispatch.clone(),
+        positions.clone(),
+        travel,
+        options.planner.clone(),
+    )
+    .context("creating the solver's thread pool")?;
+    let mut background = vec![tokio::spawn(planner.run(tasks.clone()))];
+    let detector = ArrivalDetector::new(dispatch.clone(), options.arrival.clone());
+    background.push(tokio::spawn(detector.run(positions.clone(), tasks.clone())));
+
+    let verifier = store.verifier();
+    let state = ApiState {
+        dispatch: dispatch.clone(),
+        verifier: verifier.clone(),
+        positions: positions.clone(),
+        health,
+        metrics: Some(metrics),
+    };
+    let router = crate::api::router(state).merge(tracker.api_router());
+    // The live routers (courier socket, map socket, tracking link) merge here.
+    let router = router.merge(crate::api::track::router(crate::api::track::TrackState {
+        dispatch: dispatch.clone(),
+        positions: positions.clone(),
+    }));
+    let router = router.merge(crate::api::courier_ws::router(
+        crate::api::courier_ws::CourierWsState::live(
+            crate::live::routes::RouteHub::start(dispatch.clone(), tasks.clone()),
+            dispatch.clone(),
+            tracker.ingest().clone(),
+            verifier,
+        ),
+    ));
+    let osmand_router = tracker.osmand_router();
+    let http = TcpListener::bind(settings.http_addr)
+        .await
+        .with_context(|| format!("binding HTTP_ADDR {}", settings.http_addr))?;
+    let osmand = TcpListener::bind(settings.osmand_addr)
+        .await
+        .with_context(|| format!("binding OSMAND_ADDR {}", settings.osmand_addr))?;
+    Ok(Application {
+        http_addr: http.local_addr()?,
+        osmand_addr: osmand.local_addr()?,
+        http,
+        osmand,
+        router,
+        osmand_router,
+        max_connections: settings.max_connections,
+        tracker,
+        bus_stop,
+        bus_stopped,
+        background,
+        tasks,
+        dispatch,
+        store,
+    })
 }
 
 /// A pool on `url`, retrying briefly while the database starts.

@@ -136,6 +136,12 @@ pub trait TokenVerifier: Send + Sync + 'static {
     fn verify<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<Option<Principal>, AuthError>>;
 }
 
+/// Whether `token` could be a token at all (not empty, at most 512 bytes); anything else is
+/// refused without a lookup.
+pub fn is_plausible(token: &str) -> bool {
+    !token.is_empty() && token.len() <= 512
+}
+
 /// SHA-256 of a token's secret, as stored in `api_tokens.token_hash`.
 pub fn token_hash(secret: &str) -> [u8; 32] {
     Sha256::digest(secret.as_bytes()).into()
@@ -177,7 +183,7 @@ fn principal(role: &str, courier: Option<String>, restaurants: Vec<String>) -> O
 impl TokenVerifier for PgTokenVerifier {
     fn verify<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<Option<Principal>, AuthError>> {
         Box::pin(async move {
-            if token.is_empty() || token.len() > 512 {
+            if !is_plausible(token) {
                 return Ok(None);
             }
             let hash = token_hash(token);
@@ -236,8 +242,57 @@ pub enum CreateTokenError {
     Database(#[source] sqlx::Error),
 }
 
-/// Creates a token (32 random bytes, hex-encoded: 256 bits) and stores its hash; returns the
-/// secret, which is not kept anywhere.
+/// Checks that a token's scope fits its role: a courier token names its courier, a kitchen
+/// token at least one restaurant, and no role carries the other's scope. Every token store
+/// applies these rules before it keeps anything.
+///
+/// # Errors
+/// [`CreateTokenError::CourierRequired`], [`CreateTokenError::RestaurantsRequired`] or
+/// [`CreateTokenError::UnexpectedScope`].
+pub fn check_scope(
+    role: Role,
+    courier: Option<&CourierId>,
+    restaurants: &[RestaurantId],
+) -> Result<(), CreateTokenError> {
+    match (role, courier, restaurants.is_empty()) {
+        (Role::Courier, None, _) => Err(CreateTokenError::CourierRequired),
+        (Role::Kitchen, _, true) => Err(CreateTokenError::RestaurantsRequired),
+        (Role::Staff | Role::Kitchen, Some(_), _) => Err(CreateTokenError::UnexpectedScope {
+            role,
+            what: "courier",
+        }),
+        (Role::Staff | Role::Courier, _, false) => Err(CreateTokenError::UnexpectedScope {
+            role,
+            what: "restaurants",
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// The principal a token of a checked scope ([`check_scope`]) speaks for.
+pub fn principal_of(
+    role: Role,
+    courier: Option<&CourierId>,
+    restaurants: &[RestaurantId],
+) -> Option<Principal> {
+    match role {
+        Role::Staff => Some(Principal::Staff),
+        Role::Kitchen => Some(Principal::Kitchen {
+            restaurants: restaurants.to_vec(),
+        }),
+        Role::Courier => courier.cloned().map(Principal::Courier),
+    }
+}
+
+/// A new token secret: 32 random bytes, hex-encoded (256 bits).
+pub fn new_secret() -> String {
+    let mut secret = [0u8; 32];
+    rand::rng().fill_bytes(&mut secret);
+    hex::encode(secret)
+}
+
+/// Creates a token ([`new_secret`]) and stores its hash; returns the secret, which is not kept
+/// anywhere.
 ///
 /// # Errors
 /// [`CreateTokenError::CourierRequired`] for a courier role without courier,
@@ -251,26 +306,8 @@ pub async fn create_token(
     courier: Option<&CourierId>,
     restaurants: &[RestaurantId],
 ) -> Result<String, CreateTokenError> {
-    match (role, courier, restaurants.is_empty()) {
-        (Role::Courier, None, _) => return Err(CreateTokenError::CourierRequired),
-        (Role::Kitchen, _, true) => return Err(CreateTokenError::RestaurantsRequired),
-        (Role::Staff | Role::Kitchen, Some(_), _) => {
-            return Err(CreateTokenError::UnexpectedScope {
-                role,
-                what: "courier",
-            });
-        }
-        (Role::Staff | Role::Courier, _, false) => {
-            return Err(CreateTokenError::UnexpectedScope {
-                role,
-                what: "restaurants",
-            });
-        }
-        _ => {}
-    }
-    let mut secret = [0u8; 32];
-    rand::rng().fill_bytes(&mut secret);
-    let secret = hex::encode(secret);
+    check_scope(role, courier, restaurants)?;
+    let secret = new_secret();
     let restaurants: Vec<&str> = restaurants.iter().map(RestaurantId::as_str).collect();
     sqlx::query(
         "INSERT INTO api_tokens (id, token_hash, role, courier_id, restaurants) \

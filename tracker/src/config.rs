@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use service::clock::Clock;
+
 /// How the tracker validates, batches and keeps positions.
 #[derive(Clone, Debug)]
 pub struct TrackerConfig {
@@ -35,6 +37,9 @@ pub struct TrackerConfig {
     pub partitions_ahead_days: i32,
     /// How long a device or token lookup is cached.
     pub lookup_ttl: Duration,
+    /// What time it is for validation and default track windows: the system clock, or the
+    /// demo's scaled clock shared with the dispatcher.
+    pub clock: Clock,
 }
 
 impl Default for TrackerConfig {
@@ -54,6 +59,7 @@ impl Default for TrackerConfig {
             maintenance_every: Duration::from_secs(3600),
             partitions_ahead_days: 7,
             lookup_ttl: Duration::from_secs(60),
+            clock: Clock::system(),
         }
     }
 }

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use optimizer::model::CourierId;
-use time::OffsetDateTime;
+use service::clock::Clock;
 
 use crate::config::TrackerConfig;
 use crate::directory::{CourierDirectory, CourierInfo, LookupError};
@@ -53,7 +53,8 @@ pub struct Ingest {
     latest: Arc<LatestPositions>,
     /// Consecutive jump rejections per courier (bounded by the number of couriers).
     strikes: std::sync::Mutex<std::collections::HashMap<CourierId, u8>>,
-    clock: fn() -> OffsetDateTime,
+    /// What time it is when fixes are judged (`config.clock` unless replaced).
+    clock: Clock,
 }
 
 impl Ingest {
@@ -65,20 +66,26 @@ impl Ingest {
         latest: Arc<LatestPositions>,
     ) -> Self {
         Ingest {
+            clock: config.clock,
             config,
             directory,
             writer,
             latest,
             strikes: Default::default(),
-            clock: OffsetDateTime::now_utc,
         }
     }
 
-    /// Replaces the clock (tests).
+    /// Replaces the clock (tests: `Clock::from_fn`).
     #[must_use]
-    pub fn with_clock(mut self, clock: fn() -> OffsetDateTime) -> Self {
+    pub fn with_clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
+        self.config.clock = clock;
         self
+    }
+
+    /// The clock fixes are judged by.
+    pub fn clock(&self) -> Clock {
+        self.clock
     }
 
     /// The latest positions this service keeps up to date.
@@ -145,7 +152,7 @@ impl Ingest {
         fixes: Vec<FixInput>,
         source: Source,
     ) -> Result<IngestReport, IngestError> {
-        let now = (self.clock)();
+        let now = self.clock.now();
         let mut report = IngestReport::default();
         let mut accepted: Vec<(usize, Position)> = Vec::with_capacity(fixes.len());
         for (i, fix) in fixes.iter().enumerate() {

@@ -42,6 +42,7 @@ pub mod history;
 pub mod ingest;
 pub mod latest;
 pub mod maintenance;
+pub mod memory;
 pub mod metric;
 pub mod position;
 pub mod protocol;

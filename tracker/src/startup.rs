@@ -1,6 +1,7 @@
 //! Wiring: [`Tracker::build`] connects the parts on a PostgreSQL pool (directory, token checks,
 //! history, the group-commit writer with its own connections, latest positions rebuilt from the
 //! database, the maintenance job) and hands out the routers and the ingest service.
+//! [`Tracker::in_memory`] wires the same parts on [`MemoryPositions`] for `dispatcher demo`.
 
 use std::sync::Arc;
 
@@ -16,10 +17,11 @@ use tokio::task::JoinHandle;
 use crate::api::{TrackerState, api_router, osmand_router};
 use crate::config::TrackerConfig;
 use crate::copy_store::{CopyStore, client_config};
-use crate::directory::{LookupError, PgCourierDirectory};
+use crate::directory::{CourierDirectory, LookupError, PgCourierDirectory};
 use crate::history::PgHistory;
 use crate::ingest::Ingest;
 use crate::latest::{LatestPosition, LatestPositions};
+use crate::memory::{MemoryLimits, MemoryPositions};
 use crate::store::{PgPositionStore, PositionStore};
 use crate::writer::{Writer, WriterTask};
 
@@ -44,7 +46,8 @@ pub struct Tracker {
     /// Turns true to stop the background tasks.
     shutdown: watch::Sender<bool>,
     writer_task: WriterTask,
-    maintenance: JoinHandle<()>,
+    /// Retention and partition upkeep (none in memory: [`MemoryLimits`] bound it).
+    maintenance: Option<JoinHandle<()>>,
 }
 
 impl Tracker {
@@ -107,8 +110,34 @@ impl Tracker {
             state,
             shutdown,
             writer_task,
-            maintenance,
+            maintenance: Some(maintenance),
         })
+    }
+
+    /// A tracker keeping positions in memory ([`MemoryPositions`] with its default limits),
+    /// finding couriers in `directory` and checking tokens with `auth`. Call it on a Tokio
+    /// runtime (the writer is a task).
+    pub fn in_memory(
+        config: TrackerConfig,
+        directory: Arc<dyn CourierDirectory>,
+        auth: Arc<dyn TokenVerifier>,
+    ) -> Tracker {
+        crate::metric::describe();
+        let positions = Arc::new(MemoryPositions::new(MemoryLimits::default()));
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let (writer, writer_task) = Writer::start(positions.clone(), &config, shutdown_rx);
+        let latest = Arc::new(LatestPositions::new());
+        let ingest = Arc::new(Ingest::new(config, directory, writer, latest));
+        Tracker {
+            state: TrackerState {
+                ingest,
+                auth,
+                history: positions,
+            },
+            shutdown,
+            writer_task,
+            maintenance: None,
+        }
     }
 
     /// The router for `OSMAND_ADDR`.
@@ -136,7 +165,9 @@ impl Tracker {
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
         self.writer_task.join().await;
-        let _ = self.maintenance.await;
+        if let Some(maintenance) = self.maintenance {
+            let _ = maintenance.await;
+        }
     }
 }
 
@@ -174,4 +205,82 @@ pub async fn load_latest(pool: &PgPool) -> Result<Vec<LatestPosition>, sqlx::Err
             })
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use optimizer::model::VehicleKind;
+    use service::auth::{Principal, StaticTokens};
+    use service::clock::Clock;
+    use time::OffsetDateTime;
+    use time::macros::datetime;
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::directory::StaticDirectory;
+    use crate::position::{FixInput, Source};
+
+    /// Long ago: the system clock would refuse fixes of then as too old.
+    fn then() -> OffsetDateTime {
+        datetime!(2020-01-01 12:01 UTC)
+    }
+
+    #[tokio::test]
+    async fn an_in_memory_tracker_judges_by_its_clock_and_serves_the_track_it_stored() {
+        let config = TrackerConfig {
+            clock: Clock::from_fn(then),
+            ..TrackerConfig::default()
+        };
+        let directory = StaticDirectory::default().with("phone-1", "c1", VehicleKind::Bike);
+        let tokens = StaticTokens(HashMap::from([("staff".to_string(), Principal::Staff)]));
+        let tracker = Tracker::in_memory(config, Arc::new(directory), Arc::new(tokens));
+        let c1 = CourierId::parse("c1").unwrap();
+        let fixes = (0..3)
+            .map(|i| FixInput {
+                lat: 52.52,
+                lon: 13.405 + f64::from(i) * 1e-4,
+                fix_time: Some(datetime!(2020-01-01 12:00 UTC) + time::Duration::seconds(i.into())),
+                ..FixInput::default()
+            })
+            .collect();
+        let report = tracker
+            .ingest()
+            .ingest_courier(&c1, fixes, Source::WebSocket)
+            .await
+            .unwrap();
+        assert_eq!(report.stored, 3, "{report:?}");
+        assert_eq!(
+            tracker.latest().get(&c1).unwrap().at,
+            datetime!(2020-01-01 12:00:02 UTC)
+        );
+
+        // No `to`: the track ends at the tracker's clock, not the system's.
+        let response = tracker
+            .api_router()
+            .oneshot(
+                Request::get("/v1/couriers/c1/track?format=csv")
+                    .header("authorization", "Bearer staff")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        let csv = String::from_utf8(body.to_vec()).unwrap();
+        assert_eq!(csv.lines().count(), 4, "{csv}");
+        assert!(
+            csv.lines()
+                .nth(1)
+                .unwrap()
+                .starts_with("2020-01-01T12:00:00Z,52.52,13.405")
+        );
+        tracker.shutdown().await;
+    }
 }

@@ -152,14 +152,48 @@ fn json<T: DeserializeOwned>(body: &[u8]) -> Result<T, Rejection> {
     })
 }
 
-/// What the handler's answer means for the delivery.
-enum Verdict {
+/// What the handler's answer means for the message (the RabbitMQ consumer and the in-process
+/// bus settle by it alike).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
     /// Done: ack (`applied` or `duplicate`).
     Ack(&'static str),
     /// Never applicable: dead-letter, then ack.
     Dead(Rejection),
     /// Try again later: requeue.
     Retry,
+}
+
+/// Applies one parsed kitchen message through `handler` and judges the answer. The handler
+/// runs on its own task, so that a caller torn down mid-message never cancels a change half-way
+/// through its commit.
+pub async fn apply(
+    handler: Arc<dyn KitchenHandler>,
+    command: KitchenCommand,
+    key: InboxKey,
+) -> Verdict {
+    let answer = tokio::spawn(async move { handler.handle(command, key).await }).await;
+    match answer {
+        Ok(Ok(())) => Verdict::Ack("applied"),
+        Ok(Err(DispatchError::Duplicate)) => Verdict::Ack("duplicate"),
+        Ok(Err(DispatchError::Invalid(invalid))) => Verdict::Dead(invalid.into()),
+        Ok(Err(DispatchError::NotFound(what))) => {
+            Verdict::Dead(Rejection::new("unknown_order", format!("{what} not found")))
+        }
+        Ok(Err(DispatchError::Conflict { code, detail })) => {
+            Verdict::Dead(Rejection::new(code, detail))
+        }
+        Ok(Err(DispatchError::Unavailable(error))) => {
+            tracing::warn!(error = %format!("{error:#}"), "Storage unavailable; the message is retried.");
+            Verdict::Retry
+        }
+        Err(panicked) => {
+            // A bug in the handler: retrying may hit it again, but dropping the order
+            // would be worse, and the pause keeps it from spinning.
+            tracing::error!(error = %panicked, "The kitchen handler panicked; the message is retried.");
+            Verdict::Retry
+        }
+    }
 }
 
 /// How one delivery was settled.
@@ -355,32 +389,9 @@ impl KitchenConsumer {
         Ok(Settled::Done)
     }
 
-    /// Runs the handler on its own task, so that a link torn down mid-message never cancels a
-    /// change half-way through its commit.
+    /// Applies through the handler ([`apply`]).
     async fn apply(&self, command: KitchenCommand, key: InboxKey) -> Verdict {
-        let handler = self.handler.clone();
-        let answer = tokio::spawn(async move { handler.handle(command, key).await }).await;
-        match answer {
-            Ok(Ok(())) => Verdict::Ack("applied"),
-            Ok(Err(DispatchError::Duplicate)) => Verdict::Ack("duplicate"),
-            Ok(Err(DispatchError::Invalid(invalid))) => Verdict::Dead(invalid.into()),
-            Ok(Err(DispatchError::NotFound(what))) => {
-                Verdict::Dead(Rejection::new("unknown_order", format!("{what} not found")))
-            }
-            Ok(Err(DispatchError::Conflict { code, detail })) => {
-                Verdict::Dead(Rejection::new(code, detail))
-            }
-            Ok(Err(DispatchError::Unavailable(error))) => {
-                tracing::warn!(error = %format!("{error:#}"), "Storage unavailable; the message is requeued.");
-                Verdict::Retry
-            }
-            Err(panicked) => {
-                // A bug in the handler: retrying may hit it again, but dropping the order
-                // would be worse, and the pause keeps it from spinning.
-                tracing::error!(error = %panicked, "The kitchen handler panicked; the message is requeued.");
-                Verdict::Retry
-            }
-        }
+        apply(self.handler.clone(), command, key).await
     }
 }
 

@@ -3,13 +3,16 @@
 //!
 //! The kitchen link is built from three parts: [`consumer`] applies kitchen messages through a
 //! [`consumer::KitchenHandler`] and dead-letters what cannot be applied, [`relay`] publishes the
-//! outbox to the `dispatch` exchange, and [`link`] keeps both running over one connection,
-//! reconnecting when the broker goes away.
+//! outbox to the `dispatch` exchange through a [`sink::EventSink`], and [`link`] keeps both
+//! running over one connection, reconnecting when the broker goes away. [`in_process`] stands
+//! in for the broker in `dispatcher demo`, on the same parsing, handler and relay.
 
 pub mod consumer;
+pub mod in_process;
 pub mod link;
 pub mod metric;
 pub mod relay;
+pub mod sink;
 
 use std::time::Duration;
 

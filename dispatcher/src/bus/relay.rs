@@ -1,5 +1,6 @@
 //! The outbox relay: publishes the events the core wrote with its changes to the `dispatch`
-//! exchange, and marks them sent only once the broker confirmed them.
+//! exchange through an [`EventSink`] (RabbitMQ, or the demo's in-process bus), and marks them
+//! sent only once the sink confirmed them.
 //!
 //! Delivery is at least once: a crash between the broker's confirmation and `mark_sent` sends
 //! the event again, with the same `message_id`, so consumers can drop the copy. A batch is sent
@@ -12,8 +13,8 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::{BusError, Publisher, Topology, confirmed, json_properties, metric};
-use crate::records::OutboxEvent;
+use super::sink::{Confirmed, EventSink};
+use super::{BusError, Topology, metric};
 use crate::store::{Store, StoreError};
 
 /// Events read and published per round.
@@ -79,7 +80,7 @@ impl OutboxRelay {
     /// # Errors
     /// [`RelayError::Store`] when the outbox cannot be read or marked; [`RelayError::Bus`]
     /// when publishing fails or the broker refuses an event (those confirmed are still marked).
-    pub async fn publish_pending(&self, publisher: &Publisher) -> Result<usize, RelayError> {
+    pub async fn publish_pending(&self, sink: &dyn EventSink) -> Result<usize, RelayError> {
         let events = self
             .store
             .pending_outbox(self.batch)
@@ -88,32 +89,7 @@ impl OutboxRelay {
         if events.is_empty() {
             return Ok(0);
         }
-        let mut sent = Vec::with_capacity(events.len());
-        for event in &events {
-            let confirm = publisher
-                .send(
-                    &self.exchange,
-                    &event.routing_key,
-                    event.payload.to_string().as_bytes(),
-                    properties(event),
-                )
-                .await
-                .map_err(RelayError::Bus)?;
-            sent.push((event.id, confirm));
-        }
-        let answers = futures::future::join_all(
-            sent.into_iter()
-                .map(|(id, confirm)| async move { (id, confirmed(confirm).await) }),
-        )
-        .await;
-        let mut ids = Vec::with_capacity(answers.len());
-        let mut failure = None;
-        for (id, answer) in answers {
-            match answer {
-                Ok(()) => ids.push(id),
-                Err(error) => failure = failure.or(Some(error)),
-            }
-        }
+        let Confirmed { ids, failure } = sink.publish(&self.exchange, &events).await;
         if !ids.is_empty() {
             self.store
                 .mark_sent(&ids)
@@ -135,12 +111,12 @@ impl OutboxRelay {
     /// [`BusError`] when the channel or connection fails: the caller reconnects.
     pub async fn run(
         &self,
-        publisher: &Publisher,
+        sink: &dyn EventSink,
         stop: &CancellationToken,
     ) -> Result<(), BusError> {
         let mut backoff = self.min_backoff;
         loop {
-            let wait = match self.publish_pending(publisher).await {
+            let wait = match self.publish_pending(sink).await {
                 Ok(read) => {
                     backoff = self.min_backoff;
                     if read >= self.batch {
@@ -177,7 +153,7 @@ impl OutboxRelay {
             };
             tokio::select! {
                 () = stop.cancelled() => {
-                    self.drain(publisher).await;
+                    self.drain(sink).await;
                     return Ok(());
                 }
                 () = pause => {}
@@ -189,10 +165,10 @@ impl OutboxRelay {
     }
 
     /// Publishes what is pending until nothing is, a round fails, or the drain timeout.
-    async fn drain(&self, publisher: &Publisher) {
+    async fn drain(&self, sink: &dyn EventSink) {
         let drained = tokio::time::timeout(self.drain_timeout, async {
             loop {
-                match self.publish_pending(publisher).await {
+                match self.publish_pending(sink).await {
                     Ok(read) if read >= self.batch => {}
                     Ok(_) => return Ok(()),
                     Err(error) => return Err(error),
@@ -210,10 +186,4 @@ impl OutboxRelay {
             }
         }
     }
-}
-
-/// A persistent JSON message with the event's stable id and creation time.
-fn properties(event: &OutboxEvent) -> lapin::BasicProperties {
-    let at = u64::try_from(event.created_at.unix_timestamp()).unwrap_or(0);
-    json_properties(&event.message_id).with_timestamp(at)
 }

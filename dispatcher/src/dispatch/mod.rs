@@ -190,6 +190,7 @@ impl From<StoreError> for DispatchError {
             StoreError::Duplicate(_) => DispatchError::Duplicate,
             StoreError::NotFound(what) => DispatchError::NotFound(what),
             StoreError::Stale(what) => DispatchError::conflict("stale", what),
+            StoreError::Invalid(what) => DispatchError::Invalid(Invalid::new("invalid", what)),
             StoreError::Unavailable(e) => DispatchError::Unavailable(e),
         }
     }

@@ -3,12 +3,17 @@
 //! maps behind one `std::sync::Mutex`, which no `.await` ever holds.
 //!
 //! A batch is checked whole before any of it is applied, so a refused batch writes nothing.
+//!
+//! Tokens are kept as `api_tokens` keeps them: only the SHA-256 of each secret, with the
+//! principal it speaks for; [`MemoryTokens`] checks them.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
-use optimizer::model::{CourierId, OrderId};
+use futures::future::BoxFuture;
+use optimizer::model::{CourierId, OrderId, RestaurantId};
+use service::auth::{AuthError, Principal, Role, TokenVerifier};
 use time::OffsetDateTime;
 
 use super::{Batch, OrderQuery, Snapshot, Store, StoreError};
@@ -24,6 +29,41 @@ const MAX_PAGE: usize = 500;
 pub struct MemoryStore {
     /// Everything stored; one lock so a batch is applied as a unit.
     state: Mutex<State>,
+    /// Token hashes, shared with the verifier handed out.
+    tokens: Arc<MemoryTokens>,
+}
+
+/// [`TokenVerifier`] on the tokens a [`MemoryStore`] created: hashes only, never a secret.
+#[derive(Debug, Default)]
+pub struct MemoryTokens {
+    /// SHA-256 of each secret, with whom it speaks for.
+    by_hash: Mutex<HashMap<[u8; 32], Principal>>,
+}
+
+impl MemoryTokens {
+    fn insert(&self, secret: &str, principal: Principal) {
+        self.by_hash
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(service::auth::token_hash(secret), principal);
+    }
+}
+
+impl TokenVerifier for MemoryTokens {
+    fn verify<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<Option<Principal>, AuthError>> {
+        Box::pin(async move {
+            if !service::auth::is_plausible(token) {
+                return Ok(None);
+            }
+            let hash = service::auth::token_hash(token);
+            Ok(self
+                .by_hash
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .get(&hash)
+                .cloned())
+        })
+    }
 }
 
 /// The stored facts, as the PostgreSQL tables hold them.
@@ -275,7 +315,84 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    async fn create_token(
+        &self,
+        role: Role,
+        courier: Option<&CourierId>,
+        restaurants: &[RestaurantId],
+    ) -> Result<String, StoreError> {
+        service::auth::check_scope(role, courier, restaurants)?;
+        if let Some(id) = courier
+            && !self.state().couriers.contains_key(id)
+        {
+            return Err(service::auth::CreateTokenError::UnknownCourier(id.to_string()).into());
+        }
+        let principal = service::auth::principal_of(role, courier, restaurants)
+            .ok_or_else(|| StoreError::Invalid(format!("a {role} token needs its scope")))?;
+        let secret = service::auth::new_secret();
+        self.tokens.insert(&secret, principal);
+        Ok(secret)
+    }
+
+    fn verifier(&self) -> Arc<dyn TokenVerifier> {
+        self.tokens.clone()
+    }
+
     async fn healthy(&self) -> bool {
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block<T>(f: impl std::future::Future<Output = T>) -> T {
+        futures::executor::block_on(f)
+    }
+
+    #[test]
+    fn the_memory_verifier_keeps_hashes_and_answers_each_token_with_its_scope() {
+        let store = MemoryStore::new();
+        let r1 = RestaurantId::parse("r1").unwrap();
+        let staff = block(store.create_token(Role::Staff, None, &[])).unwrap();
+        let kitchen =
+            block(store.create_token(Role::Kitchen, None, std::slice::from_ref(&r1))).unwrap();
+        let held = store.tokens.by_hash.lock().unwrap();
+        assert!(held.contains_key(&service::auth::token_hash(&staff)));
+        assert_eq!(held.len(), 2);
+        drop(held);
+        let verifier = store.verifier();
+        assert_eq!(
+            block(verifier.verify(&staff)).unwrap(),
+            Some(Principal::Staff)
+        );
+        assert_eq!(
+            block(verifier.verify(&kitchen)).unwrap(),
+            Some(Principal::Kitchen {
+                restaurants: vec![r1]
+            })
+        );
+        assert_eq!(block(verifier.verify("nope")).unwrap(), None);
+        assert_eq!(block(verifier.verify("")).unwrap(), None);
+        assert_eq!(block(verifier.verify(&"x".repeat(600))).unwrap(), None);
+    }
+
+    #[test]
+    fn a_scope_that_does_not_fit_the_role_is_invalid() {
+        let store = MemoryStore::new();
+        let c1 = CourierId::parse("c1").unwrap();
+        assert!(matches!(
+            block(store.create_token(Role::Courier, None, &[])),
+            Err(StoreError::Invalid(_))
+        ));
+        assert!(matches!(
+            block(store.create_token(Role::Staff, Some(&c1), &[])),
+            Err(StoreError::Invalid(_))
+        ));
+        assert!(matches!(
+            block(store.create_token(Role::Courier, Some(&c1), &[])),
+            Err(StoreError::NotFound(_))
+        ));
     }
 }

@@ -9,8 +9,11 @@
 mod memory;
 mod pg;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use optimizer::model::{CourierId, OrderId, OrderStatus, RestaurantId};
+use service::auth::{CreateTokenError, Role, TokenVerifier};
 use time::OffsetDateTime;
 
 pub use memory::MemoryStore;
@@ -34,6 +37,10 @@ pub enum StoreError {
     /// A referenced row is missing (unknown courier or order).
     #[error("not found: {0}")]
     NotFound(String),
+    /// The request does not fit the rules (a token scope that does not fit its role); nothing
+    /// was written.
+    #[error("invalid: {0}")]
+    Invalid(String),
     /// The store cannot be reached or failed; whether a commit took effect is unknown.
     #[error("storage is unavailable")]
     Unavailable(#[source] anyhow::Error),
@@ -169,9 +176,36 @@ pub trait Store: Send + Sync + 'static {
     /// [`StoreError::Unavailable`].
     async fn mark_sent(&self, ids: &[i64]) -> Result<(), StoreError>;
 
-    // Token storage (`create_token`, `verifier`) joins here once the `service` crate's
-    // `Role` and `TokenVerifier` are in place.
+    /// Creates an API token for `role` (scoped to `courier` or `restaurants` as
+    /// [`service::auth::check_scope`] requires) and keeps only its hash; returns the secret.
+    ///
+    /// # Errors
+    /// [`StoreError::Invalid`] for a scope that does not fit the role, [`StoreError::NotFound`]
+    /// for an unknown courier, [`StoreError::Unavailable`].
+    async fn create_token(
+        &self,
+        role: Role,
+        courier: Option<&CourierId>,
+        restaurants: &[RestaurantId],
+    ) -> Result<String, StoreError>;
+
+    /// Checks the tokens [`Store::create_token`] made (for the API's `Auth` extractor).
+    fn verifier(&self) -> Arc<dyn TokenVerifier>;
 
     /// Whether the store answers now (for `/healthz`).
     async fn healthy(&self) -> bool;
+}
+
+impl From<CreateTokenError> for StoreError {
+    fn from(e: CreateTokenError) -> Self {
+        match e {
+            CreateTokenError::CourierRequired
+            | CreateTokenError::RestaurantsRequired
+            | CreateTokenError::UnexpectedScope { .. } => StoreError::Invalid(e.to_string()),
+            CreateTokenError::UnknownCourier(_) => StoreError::NotFound(e.to_string()),
+            CreateTokenError::Database(source) => {
+                StoreError::Unavailable(anyhow::Error::new(source).context("storing a token"))
+            }
+        }
+    }
 }

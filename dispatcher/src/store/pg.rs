@@ -6,12 +6,14 @@
 //! run time (`sqlx::query`), so building needs no database.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::anyhow;
 use async_trait::async_trait;
 use optimizer::model::{Coordinates, CourierId, OrderId, OrderStatus, RestaurantId, VehicleKind};
 use serde::Serialize;
+use service::auth::{PgTokenVerifier, Role, TokenVerifier};
 use sqlx::error::ErrorKind;
 use sqlx::postgres::PgDatabaseError;
 use sqlx::types::Json;
@@ -30,17 +32,38 @@ const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
 /// The most orders one [`Store::orders`] page returns.
 const MAX_PAGE: usize = 500;
 
+/// How long a token check is cached unless [`PgStore::with_token_ttl`] says otherwise.
+const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(60);
+
 /// The store over a PostgreSQL pool.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct PgStore {
     /// Connections; each call holds one only for the length of its statement or transaction.
     pool: PgPool,
+    /// Checks `api_tokens` through the same pool; one instance, so its cache is shared.
+    verifier: Arc<PgTokenVerifier>,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore").field("pool", &self.pool).finish()
+    }
 }
 
 impl PgStore {
     /// A store on `pool`, whose database has the migrations applied.
     pub fn new(pool: PgPool) -> Self {
-        PgStore { pool }
+        PgStore {
+            verifier: Arc::new(PgTokenVerifier::new(pool.clone(), DEFAULT_TOKEN_TTL)),
+            pool,
+        }
+    }
+
+    /// Caches token checks for `ttl` (a revocation takes effect within it).
+    #[must_use]
+    pub fn with_token_ttl(mut self, ttl: Duration) -> Self {
+        self.verifier = Arc::new(PgTokenVerifier::new(self.pool.clone(), ttl));
+        self
     }
 
     /// The pool, for callers that share it.
@@ -243,6 +266,19 @@ impl Store for PgStore {
             .await
             .map_err(|e| fail(e, "marking outbox events sent"))?;
         Ok(())
+    }
+
+    async fn create_token(
+        &self,
+        role: Role,
+        courier: Option<&CourierId>,
+        restaurants: &[RestaurantId],
+    ) -> Result<String, StoreError> {
+        Ok(service::auth::create_token(&self.pool, role, courier, restaurants).await?)
+    }
+
+    fn verifier(&self) -> Arc<dyn TokenVerifier> {
+        self.verifier.clone()
     }
 
     async fn healthy(&self) -> bool {

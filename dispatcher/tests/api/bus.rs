@@ -255,6 +255,19 @@ impl Store for FakeOutbox {
         self.sent.lock().unwrap().extend_from_slice(ids);
         Ok(())
     }
+    async fn create_token(
+        &self,
+        _role: service::auth::Role,
+        _courier: Option<&optimizer::model::CourierId>,
+        _restaurants: &[optimizer::model::RestaurantId],
+    ) -> Result<String, StoreError> {
+        Err(StoreError::Invalid(
+            "the relay's store keeps no tokens".into(),
+        ))
+    }
+    fn verifier(&self) -> Arc<dyn service::auth::TokenVerifier> {
+        Arc::new(service::auth::StaticTokens::default())
+    }
     async fn healthy(&self) -> bool {
         true
     }

@@ -3,6 +3,7 @@
 mod app;
 mod bus;
 mod courier_ws;
+mod demo;
 mod flow;
 mod helpers;
 mod rest;

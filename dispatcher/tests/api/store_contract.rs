@@ -17,6 +17,7 @@ use optimizer::model::{
     Coordinates, CourierId, OrderId, OrderStatus, RestaurantId, StopKind, VehicleKind,
 };
 use serde_json::json;
+use service::auth::{Principal, Role};
 use time::OffsetDateTime;
 use time::macros::datetime;
 
@@ -83,6 +84,8 @@ contract!(
     a_courier_upsert_replaces_its_device,
     a_device_named_for_another_courier_moves_to_it,
     a_fresh_store_is_healthy,
+    a_token_speaks_for_its_role_and_scope_and_nothing_else_verifies,
+    a_token_whose_scope_does_not_fit_its_role_is_refused,
 );
 
 // Records for the cases.
@@ -866,4 +869,65 @@ async fn a_fresh_store_is_healthy(store: Arc<dyn Store>) {
         .expect("an empty batch");
     let snapshot = store.load().await.expect("load");
     assert!(snapshot.open_orders.is_empty() && snapshot.couriers.is_empty());
+}
+
+async fn a_token_speaks_for_its_role_and_scope_and_nothing_else_verifies(store: Arc<dyn Store>) {
+    seed_couriers(&*store, &["c1"]).await;
+    let r1 = RestaurantId::parse("r1").unwrap();
+    let r2 = RestaurantId::parse("r2").unwrap();
+    let staff = store.create_token(Role::Staff, None, &[]).await.unwrap();
+    let kitchen = store
+        .create_token(Role::Kitchen, None, &[r1.clone(), r2.clone()])
+        .await
+        .unwrap();
+    let courier = store
+        .create_token(Role::Courier, Some(&courier_id("c1")), &[])
+        .await
+        .unwrap();
+    assert_eq!(staff.len(), 64, "256 bits, hex-encoded");
+    assert!(staff != kitchen && kitchen != courier);
+    let verifier = store.verifier();
+    assert_eq!(
+        verifier.verify(&staff).await.unwrap(),
+        Some(Principal::Staff)
+    );
+    assert_eq!(
+        verifier.verify(&kitchen).await.unwrap(),
+        Some(Principal::Kitchen {
+            restaurants: vec![r1, r2]
+        })
+    );
+    assert_eq!(
+        verifier.verify(&courier).await.unwrap(),
+        Some(Principal::Courier(courier_id("c1")))
+    );
+    for other in ["", "not-a-token", &staff[..63], &"a".repeat(600)] {
+        assert_eq!(verifier.verify(other).await.unwrap(), None, "{other:?}");
+    }
+}
+
+async fn a_token_whose_scope_does_not_fit_its_role_is_refused(store: Arc<dyn Store>) {
+    seed_couriers(&*store, &["c1"]).await;
+    let r1 = RestaurantId::parse("r1").unwrap();
+    let c1 = courier_id("c1");
+    for (role, courier, restaurants) in [
+        (Role::Courier, None, vec![]),
+        (Role::Kitchen, None, vec![]),
+        (Role::Staff, Some(&c1), vec![]),
+        (Role::Staff, None, vec![r1.clone()]),
+        (Role::Courier, Some(&c1), vec![r1.clone()]),
+    ] {
+        let refused = store.create_token(role, courier, &restaurants).await;
+        assert!(
+            matches!(refused, Err(StoreError::Invalid(_))),
+            "{role} {courier:?} {restaurants:?}: {refused:?}"
+        );
+    }
+    let unknown = store
+        .create_token(Role::Courier, Some(&courier_id("nobody")), &[])
+        .await;
+    assert!(
+        matches!(unknown, Err(StoreError::NotFound(_))),
+        "{unknown:?}"
+    );
 }

@@ -53,7 +53,7 @@ pub async fn get_track(
             "only staff or the courier may read a track".into(),
         ));
     }
-    let to = instant(&params, "to")?.unwrap_or_else(OffsetDateTime::now_utc);
+    let to = instant(&params, "to")?.unwrap_or_else(|| state.ingest.clock().now());
     let from = instant(&params, "from")?.unwrap_or(to - time::Duration::hours(24));
     if from >= to {
         return Err(bad("`from` must be before `to`"));
