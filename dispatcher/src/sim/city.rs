@@ -318,7 +318,7 @@ impl City {
 }
 
 /// A uniform point within `radius_m` of `center`.
-fn within(rng: &mut ChaCha8Rng, center: Point, radius_m: f64) -> Point {
+pub(crate) fn within(rng: &mut ChaCha8Rng, center: Point, radius_m: f64) -> Point {
     let r = radius_m * rng.random::<f64>().sqrt();
     let angle = rng.random::<f64>() * std::f64::consts::TAU;
     center.moved_m(r * angle.cos(), r * angle.sin())

@@ -13,7 +13,10 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 
-use super::city::{CourierSpec, Point, speed_mps};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use super::city::{CourierSpec, Point, speed_mps, within};
 use super::link::{Event, EventError, Fix, Http, Link, Route, Stop, StopKind, TransportPlan};
 use super::{Endpoints, SimCounters};
 
@@ -189,7 +192,17 @@ struct Phone {
     pending: Option<Pending>,
     /// Numbers client ids.
     events: u64,
+    /// Where an idle courier drifts to: couriers without work keep moving slowly around their
+    /// start, as real ones look for a spot near the restaurants.
+    roam: Option<Point>,
+    /// Draws roaming spots.
+    rng: ChaCha8Rng,
 }
+
+/// How far from its start an idle courier roams.
+const ROAM_RADIUS_M: f64 = 400.0;
+/// An idle courier's share of its vehicle's speed.
+const ROAM_SPEED: f64 = 0.3;
 
 impl Phone {
     fn target(&self) -> Option<&Stop> {
@@ -257,6 +270,7 @@ pub(crate) async fn run_courier(
     let options = &shared.options;
     let counters = &shared.counters;
     let speed = speed_mps(spec.vehicle);
+    let spec_index_seed = spec.index as u64;
     let mut phone = Phone {
         position: spec.start,
         spec,
@@ -267,6 +281,8 @@ pub(crate) async fn run_courier(
         in_hand: HashSet::new(),
         pending: None,
         events: 0,
+        roam: None,
+        rng: ChaCha8Rng::seed_from_u64(0x5eed ^ spec_index_seed),
     };
     let tick = clock
         .wall(Duration::from_secs(1))
@@ -394,6 +410,20 @@ pub(crate) async fn run_courier(
             }
         } else {
             moving = false;
+            if phone.in_hand.is_empty() && phone.target().is_none() {
+                let spot = *phone
+                    .roam
+                    .get_or_insert_with(|| within(&mut phone.rng, phone.spec.start, ROAM_RADIUS_M));
+                let (next, reached) = step_towards(phone.position, spot, speed * ROAM_SPEED * dt);
+                if next != phone.position {
+                    heading = phone.position.bearing_deg(next);
+                }
+                phone.position = next;
+                moving = !reached;
+                if reached {
+                    phone.roam = None;
+                }
+            }
             if let Some(end) = options.shift_ends_at
                 && now >= end
                 && phone.in_hand.is_empty()
