@@ -21,11 +21,13 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::api::map_ws::MapState;
 use crate::api::{ApiState, HealthCheck};
 use crate::arrival::ArrivalDetector;
 use crate::bus::link::{KitchenLink, LinkHandle, LinkHealth};
 use crate::config::Options;
 use crate::dispatch::Dispatch;
+use crate::live::map::{MapFeed, MapOptions};
 use crate::planner::Planner;
 use crate::store::{PgStore, Store};
 
@@ -146,8 +148,8 @@ impl Application {
 
         let state = ApiState {
             dispatch: dispatch.clone(),
-            verifier,
-            positions,
+            verifier: verifier.clone(),
+            positions: positions.clone(),
             health: Arc::new(Health {
                 store: store.clone(),
                 link: link.health(),
@@ -156,6 +158,16 @@ impl Application {
         };
         let router = crate::api::router(state).merge(tracker.api_router());
         // The live routers (courier socket, map socket, tracking link) merge here.
+        let map = MapFeed::new(MapOptions::default());
+        background.push(tokio::spawn(map.clone().run(
+            dispatch.clone(),
+            positions.clone(),
+            tasks.clone(),
+        )));
+        let router = router.merge(crate::api::map_ws::router(MapState {
+            feed: map,
+            verifier: verifier.clone(),
+        }));
         let osmand_router = tracker.osmand_router();
         let http = TcpListener::bind(settings.http_addr)
             .await

@@ -4,5 +4,6 @@ mod app;
 mod bus;
 mod flow;
 mod helpers;
+mod map_ws;
 mod rest;
 mod store_contract;
