@@ -40,8 +40,9 @@ pub struct MapOptions {
     pub tick: Duration,
     /// Frames a client may have queued; one more and its queue is dropped.
     pub queue_frames: usize,
-    /// A courier's position goes out at most this often (by fix time, or wall time when the
-    /// courier stopped reporting).
+    /// A courier's position goes out at most this often: when its fix time advanced this much
+    /// since the one sent, or this many ticks passed (so a device's jitter around 1 Hz never
+    /// holds a fix back a whole period).
     pub position_every: Duration,
     /// An open order expected this close to its promise is at risk.
     pub at_risk_within: time::Duration,
@@ -300,8 +301,7 @@ impl MapFeed {
 
     /// Turns what changed into one delta for every client, and a snapshot for those needing one.
     fn publish(&self, view: &mut View, version: &mut u64, now: OffsetDateTime) {
-        let wall = Instant::now();
-        view.release_positions(wall);
+        view.release_positions();
         let kpis = view.kpis(now);
         let changed = !view.dirty_couriers.is_empty()
             || !view.dirty_orders.is_empty()
@@ -311,7 +311,7 @@ impl MapFeed {
         let delta = if changed {
             *version += 1;
             let frame = (!clients.is_empty()).then(|| view.delta_frame(*version, &kpis));
-            view.mark_sent(wall);
+            view.mark_sent();
             frame
         } else {
             None
@@ -359,8 +359,8 @@ struct CourierEntry {
     position: Option<LatestPosition>,
     route: Option<Arc<RouteRecord>>,
     status: CourierStatus,
-    /// The fix time of the position last sent, and when it was sent.
-    sent: Option<(OffsetDateTime, Instant)>,
+    /// The fix time of the position last sent, and the tick it was sent at.
+    sent: Option<(OffsetDateTime, u64)>,
 }
 
 /// An open order as the map holds it.
@@ -393,6 +393,10 @@ struct View {
     delivered: Delivered,
     /// The counters last sent.
     last_kpis: KpiView,
+    /// Ticks published so far.
+    tick: u64,
+    /// `position_every` in ticks (at least one).
+    position_ticks: u64,
     position_every: Duration,
     at_risk_within: time::Duration,
 }
@@ -428,6 +432,12 @@ impl View {
             removed_orders: Vec::new(),
             delivered: Delivered::default(),
             last_kpis: KpiView::default(),
+            tick: 0,
+            position_ticks: options
+                .position_every
+                .as_nanos()
+                .div_ceil(options.tick.as_nanos().max(1))
+                .max(1) as u64,
             position_every: options.position_every,
             at_risk_within: options.at_risk_within,
         };
@@ -550,9 +560,11 @@ impl View {
     }
 
     /// Moves the couriers whose position may go out now into the delta.
-    fn release_positions(&mut self, wall: Instant) {
-        let every = self.position_every;
-        let fix_every = time::Duration::try_from(every).unwrap_or(time::Duration::SECOND);
+    fn release_positions(&mut self) {
+        self.tick += 1;
+        let (tick, position_ticks) = (self.tick, self.position_ticks);
+        let fix_every =
+            time::Duration::try_from(self.position_every).unwrap_or(time::Duration::SECOND);
         let couriers = &self.couriers;
         let dirty = &mut self.dirty_couriers;
         self.moved_couriers.retain(|id| {
@@ -561,8 +573,8 @@ impl View {
             };
             let due = match (&entry.sent, &entry.position) {
                 (None, _) | (_, None) => true,
-                (Some((fix, sent_at)), Some(p)) => {
-                    p.at - *fix >= fix_every || wall.duration_since(*sent_at) >= every
+                (Some((fix, sent_tick)), Some(p)) => {
+                    p.at - *fix >= fix_every || tick - *sent_tick >= position_ticks
                 }
             };
             if due {
@@ -680,11 +692,11 @@ impl View {
     }
 
     /// Forgets what the last delta carried.
-    fn mark_sent(&mut self, wall: Instant) {
+    fn mark_sent(&mut self) {
         for id in self.dirty_couriers.drain() {
             if let Some(entry) = self.couriers.get_mut(&id) {
                 if let Some(p) = &entry.position {
-                    entry.sent = Some((p.at, wall));
+                    entry.sent = Some((p.at, self.tick));
                 }
                 self.moved_couriers.remove(&id);
             }
