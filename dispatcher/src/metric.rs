@@ -17,3 +17,7 @@ pub const PLANNER_UNASSIGNED: &str = "dispatcher_unassigned_orders";
 pub const PLANNER_CHANGED_ROUTES: &str = "dispatcher_changed_routes_total";
 /// Arrivals detected from positions (counter).
 pub const ARRIVALS_DETECTED: &str = "dispatcher_arrivals_detected_total";
+/// Open map sockets (gauge).
+pub const MAP_CLIENTS: &str = "dispatcher_map_clients";
+/// Map frames dropped because a client fell behind (counter).
+pub const MAP_FRAMES_DROPPED: &str = "dispatcher_map_frames_dropped_total";

@@ -22,6 +22,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::api::map_ws::MapState;
 use crate::api::{ApiState, HealthCheck};
 use crate::arrival::ArrivalDetector;
 use crate::bus::in_process::InProcessBus;
@@ -30,6 +31,7 @@ use crate::bus::relay::OutboxRelay;
 use crate::config::Options;
 use crate::directory::DispatchDirectory;
 use crate::dispatch::Dispatch;
+use crate::live::map::{MapFeed, MapOptions};
 use crate::planner::Planner;
 use crate::store::{MemoryStore, PgStore, Store};
 
@@ -324,9 +326,19 @@ async fn assemble(
             crate::live::routes::RouteHub::start(dispatch.clone(), tasks.clone()),
             dispatch.clone(),
             tracker.ingest().clone(),
-            verifier,
+            verifier.clone(),
         ),
     ));
+    let map = MapFeed::new(MapOptions::default());
+    background.push(tokio::spawn(map.clone().run(
+        dispatch.clone(),
+        positions.clone(),
+        tasks.clone(),
+    )));
+    let router = router.merge(crate::api::map_ws::router(MapState {
+        feed: map,
+        verifier,
+    }));
     let osmand_router = tracker.osmand_router();
     let http = TcpListener::bind(settings.http_addr)
         .await

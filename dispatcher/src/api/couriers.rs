@@ -288,7 +288,7 @@ pub struct EventAnswer {
 }
 
 /// The status of `courier` at `now`.
-fn status_of(
+pub fn status_of(
     courier: &CourierRecord,
     position: Option<&LatestPosition>,
     route: Option<&RouteRecord>,

@@ -6,6 +6,7 @@ mod courier_ws;
 mod demo;
 mod flow;
 mod helpers;
+mod map_ws;
 mod rest;
 mod sim;
 mod store_contract;
