@@ -65,6 +65,19 @@ impl OrderRecord {
         !self.status.is_final()
     }
 
+    /// The order taken from its courier, waiting again for the planner with `reason`.
+    pub fn unassigned(&self, reason: &str) -> OrderRecord {
+        OrderRecord {
+            status: OrderStatus::Created,
+            courier_id: None,
+            pinned: false,
+            pickup_eta: None,
+            dropoff_eta: None,
+            unassigned_reason: Some(reason.to_string()),
+            ..self.clone()
+        }
+    }
+
     /// Whether it is, or will be, later than promised at `now`.
     pub fn is_late(&self, now: OffsetDateTime) -> bool {
         let Some(by) = self.deliver_by else {

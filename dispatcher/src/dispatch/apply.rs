@@ -213,11 +213,7 @@ fn plan_batch(
             }
             OrderStatus::Assigned if !order.pinned => {
                 let courier = order.courier_id.clone();
-                next.status = OrderStatus::Created;
-                next.courier_id = None;
-                next.pickup_eta = None;
-                next.dropoff_eta = None;
-                next.unassigned_reason = Some((*reason).to_string());
+                next = order.unassigned(reason);
                 batch.assignments.push(AssignmentChange::Release {
                     order_id: order.id.clone(),
                     at: now,

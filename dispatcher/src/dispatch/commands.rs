@@ -430,13 +430,7 @@ impl Dispatch {
                     if order.status != OrderStatus::Assigned {
                         continue;
                     }
-                    let mut freed = order.clone();
-                    freed.status = OrderStatus::Created;
-                    freed.courier_id = None;
-                    freed.pinned = false;
-                    freed.pickup_eta = None;
-                    freed.dropoff_eta = None;
-                    freed.unassigned_reason = Some("courier_off_shift".into());
+                    let freed = order.unassigned("courier_off_shift");
                     batch.assignments.push(AssignmentChange::Release {
                         order_id: order.id.clone(),
                         at: now,
@@ -770,12 +764,7 @@ impl Dispatch {
                     }
                     if let Some(courier) = &order.courier_id {
                         release(state, order, &mut batch, now);
-                        next.courier_id = None;
-                        next.status = OrderStatus::Created;
-                        next.pinned = false;
-                        next.pickup_eta = None;
-                        next.dropoff_eta = None;
-                        next.unassigned_reason = Some("unassigned_by_staff".into());
+                        next = order.unassigned("unassigned_by_staff");
                         batch.timeline.push(events::entry(
                             &next,
                             "unassigned",
