@@ -21,11 +21,14 @@ pub struct Options {
     pub arrival: ArrivalConfig,
     /// The embedded tracker.
     pub tracker: tracker::TrackerConfig,
+    /// The web pages' basemap (`MAP_TILES`, `MAP_ATTRIBUTION`).
+    pub web: crate::web::WebConfig,
 }
 
 impl Options {
     /// Reads `TOPOLOGY_SUFFIX` (appended to every exchange and queue name), `PLANNER_INTERVAL_MS`,
-    /// `PLANNER_DEBOUNCE_MS`, `PLANNER_BUDGET_MS` and `PLANNER_THREADS`.
+    /// `PLANNER_DEBOUNCE_MS`, `PLANNER_BUDGET_MS`, `PLANNER_THREADS`, `MAP_TILES` and
+    /// `MAP_ATTRIBUTION`.
     ///
     /// # Errors
     /// When a number does not parse or a suffix has characters RabbitMQ names should not.
@@ -75,6 +78,7 @@ impl Options {
                 .filter(|n| *n > 0)
                 .with_context(|| format!("PLANNER_THREADS={text:?} is not a positive number"))?;
         }
+        options.web = crate::web::WebConfig::from_lookup(&get)?;
         Ok(options)
     }
 }

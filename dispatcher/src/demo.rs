@@ -2,9 +2,10 @@
 //! in the [`MemoryStore`](crate::store::MemoryStore), positions in the in-memory tracker, the
 //! kitchens talk to an [`InProcessBus`], and every part reads one scaled clock (simulated time
 //! starting at `--start` today, `--speedup` times faster than the wall). [`Demo::build`]
-//! registers the couriers and mints a staff token and one courier's token through the store, so
-//! they can be printed before the city warms up; [`Demo::run_until_stopped`] serves and runs a
-//! simulated city until the shutdown signal.
+//! mints a staff token and registers a courier the simulation leaves to a person (for the
+//! courier app), with its token, through the store, so they can be printed before the city
+//! warms up; [`Demo::run_until_stopped`] serves and runs a simulated city until the shutdown
+//! signal.
 //!
 //! The city is [`crate::sim`]'s, the same kitchens and phones the city benchmark drives
 //! `serve` with: kitchens publish to the [`InProcessBus`] (through [`BusKitchen`], its
@@ -155,13 +156,13 @@ pub struct Demo {
     city: CityConfig,
     /// A staff token, for the map.
     staff_token: String,
-    /// The first courier's token, for trying the courier app.
+    /// The token of a courier the simulation leaves alone, for trying the courier app.
     courier_token: String,
 }
 
 impl Demo {
     /// Builds the in-memory service on `settings` (its addresses; port 0 binds any), registers
-    /// the city's first courier (whose token is printed) and mints a staff token.
+    /// a courier for a person to play (whose token is printed) and mints a staff token.
     ///
     /// # Errors
     /// When a listener cannot be bound or registering fails.
@@ -181,23 +182,18 @@ impl Demo {
             tag: "demo".into(),
             ..CityConfig::default()
         };
-        // The first phone of the fleet, registered now so its token can be printed; the phone
-        // finds itself by its device id when the city starts.
-        let first = sim::City::new(city.clone()).couriers[0].clone();
+        // A courier for a person to try the courier app with (`/courier`): registered, off shift
+        // until the app starts the shift, and never driven by the simulated phones.
         let courier = app
             .dispatch()
             .register_courier(NewCourier {
-                name: first.name.clone(),
-                vehicle: match first.vehicle {
-                    crate::api::couriers::Vehicle::Bike => VehicleKind::Bike,
-                    crate::api::couriers::Vehicle::Scooter => VehicleKind::Scooter,
-                    crate::api::couriers::Vehicle::Car => VehicleKind::Car,
-                },
-                device_id: first.device_id.clone(),
+                name: "Demo courier (you)".into(),
+                vehicle: VehicleKind::Bike,
+                device_id: "demo-you".into(),
                 capacity: None,
             })
             .await
-            .context("registering the first demo courier")?;
+            .context("registering the demo courier")?;
         let store = app.store().clone();
         let staff_token = store
             .create_token(Role::Staff, None, &[])
@@ -232,7 +228,7 @@ impl Demo {
         &self.staff_token
     }
 
-    /// The first courier's token.
+    /// The token of the courier left to a person (not simulated).
     pub fn courier_token(&self) -> &str {
         &self.courier_token
     }

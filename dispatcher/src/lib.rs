@@ -18,4 +18,5 @@ pub mod records;
 pub mod sim;
 pub mod startup;
 pub mod store;
+pub mod web;
 pub mod wire;

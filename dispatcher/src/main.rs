@@ -95,6 +95,11 @@ async fn main() -> anyhow::Result<()> {
             println!("map: http://{}/", demo.http_addr());
             println!("staff token: {}", demo.staff_token());
             println!("courier token: {}", demo.courier_token());
+            println!(
+                "courier app: http://{}/courier#token={}",
+                demo.http_addr(),
+                demo.courier_token()
+            );
             println!("osmand: http://{}/", demo.osmand_addr());
             tracing::info!(
                 http = %demo.http_addr(),

@@ -320,6 +320,15 @@ pub struct RunReport {
     pub solve_time: Duration,
 }
 
+/// The last planning run, as the support map shows it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LastReplan {
+    /// When it ran (the service's clock).
+    pub at: OffsetDateTime,
+    /// How long its solve took (zero when there was nothing to plan).
+    pub solve_time: Duration,
+}
+
 /// The planner loop.
 pub struct Planner {
     dispatch: Dispatch,
@@ -327,6 +336,8 @@ pub struct Planner {
     travel: Arc<dyn TravelModel>,
     config: PlannerConfig,
     pool: Arc<rayon::ThreadPool>,
+    /// The last successful run, for whoever watches (the map's counters).
+    last: tokio::sync::watch::Sender<Option<LastReplan>>,
 }
 
 impl Planner {
@@ -350,7 +361,13 @@ impl Planner {
             travel,
             config,
             pool: Arc::new(pool),
+            last: tokio::sync::watch::Sender::new(None),
         })
+    }
+
+    /// Follows the last successful run.
+    pub fn last_replan(&self) -> tokio::sync::watch::Receiver<Option<LastReplan>> {
+        self.last.subscribe()
     }
 
     /// Runs until `shutdown`: a plan at start, then on signals (debounced) and on the timer.
@@ -405,6 +422,10 @@ impl Planner {
             report.unassigned = input.waiting.len();
             report.changed_routes = changed;
             metrics::gauge!(metric::PLANNER_UNASSIGNED).set(report.unassigned as f64);
+            self.last.send_replace(Some(LastReplan {
+                at: now,
+                solve_time: Duration::ZERO,
+            }));
             return Ok(report);
         }
         let (tx, rx) = tokio::sync::oneshot::channel();
@@ -466,6 +487,10 @@ impl Planner {
             .await?;
         metrics::counter!(metric::PLANNER_CHANGED_ROUTES).increment(report.changed_routes as u64);
         metrics::counter!(metric::PLANNER_RUNS).increment(1);
+        self.last.send_replace(Some(LastReplan {
+            at: now,
+            solve_time: report.solve_time,
+        }));
         Ok(report)
     }
 }

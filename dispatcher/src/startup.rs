@@ -303,6 +303,7 @@ async fn assemble(
         options.planner.clone(),
     )
     .context("creating the solver's thread pool")?;
+    let last_replan = planner.last_replan();
     let mut background = vec![tokio::spawn(planner.run(tasks.clone()))];
     let detector = ArrivalDetector::new(dispatch.clone(), options.arrival.clone());
     background.push(tokio::spawn(detector.run(positions.clone(), tasks.clone())));
@@ -329,7 +330,7 @@ async fn assemble(
             verifier.clone(),
         ),
     ));
-    let map = MapFeed::new(MapOptions::default());
+    let map = MapFeed::with_replans(MapOptions::default(), last_replan);
     background.push(tokio::spawn(map.clone().run(
         dispatch.clone(),
         positions.clone(),
@@ -339,6 +340,7 @@ async fn assemble(
         feed: map,
         verifier,
     }));
+    let router = router.merge(crate::web::router(options.web.clone()));
     let osmand_router = tracker.osmand_router();
     let http = TcpListener::bind(settings.http_addr)
         .await

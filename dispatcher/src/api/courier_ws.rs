@@ -3,10 +3,10 @@
 //! events and GPS fixes taken in, each answered once committed.
 //!
 //! The protocol is JSON text frames tagged by `type` ([`ServerFrame`], [`ClientFrame`]). The
-//! server sends `welcome` first, then the current `route` (or `in_sync` when `since` is the
-//! current version), then every new version. Status events go through the same
-//! [`Dispatch::courier_event`] as REST and are applied once per client id; fixes go to the
-//! tracker's ingest. Anything refused is an `error` frame with the code REST would answer.
+//! server sends `welcome` first (with the service's clock), then the current `route` (or
+//! `in_sync` when `since` is the current version), then every new version. Status events go
+//! through the same [`Dispatch::courier_event`] as REST and are applied once per client id;
+//! fixes go to the tracker's ingest. Anything refused is an `error` frame with the code REST would answer.
 //!
 //! A session ([`run_session`]) is a send task and a receive task; when one ends the other is
 //! aborted. It is written against any `Sink`/`Stream` of [`Message`]s, so tests drive it with
@@ -48,12 +48,17 @@ pub const CLOSE_REPLACED: u16 = 4000;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerFrame {
-    /// The first frame: whose socket this is and the route version the server holds (0: none).
+    /// The first frame: whose socket this is, the route version the server holds (0: none),
+    /// and the service's clock, so a phone can time its fixes on it (the demo's clock is
+    /// simulated).
     Welcome {
         /// The courier.
         courier_id: String,
         /// The current route version.
         seq: u64,
+        /// The service's clock when the session started.
+        #[serde(with = "time::serde::rfc3339")]
+        now: OffsetDateTime,
     },
     /// The courier's current route (on connect and on every new version).
     Route {
@@ -266,6 +271,11 @@ pub trait CourierActions: Send + Sync + 'static {
         courier: CourierId,
         fixes: Vec<FixInput>,
     ) -> BoxFuture<'static, Result<IngestReport, ApiError>>;
+
+    /// The service's clock (the welcome frame tells the phone).
+    fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc()
+    }
 }
 
 /// [`CourierActions`] on the core and the tracker.
@@ -312,6 +322,10 @@ impl CourierActions for LiveActions {
                 .map_err(|e| tracker::api::error::ingest_error(e, retry))
         }
         .boxed()
+    }
+
+    fn now(&self) -> OffsetDateTime {
+        self.dispatch.now()
     }
 }
 
@@ -451,6 +465,7 @@ pub async fn run_session<W, R, E>(
     tracing::info!(since, "Courier connected.");
     let (replies, outgoing) = mpsc::channel(32);
     let sender = SendHalf {
+        started: actions.now(),
         sink,
         config: config.clone(),
     };
@@ -470,6 +485,8 @@ pub async fn run_session<W, R, E>(
 
 /// The send half: owns the sink.
 struct SendHalf<W> {
+    /// The service's clock when the session started (for the welcome frame).
+    started: OffsetDateTime,
     sink: W,
     config: SessionConfig,
 }
@@ -524,6 +541,7 @@ where
         let welcome = ServerFrame::Welcome {
             courier_id: courier.to_string(),
             seq,
+            now: self.started,
         };
         if !self.frame(&welcome).await {
             return;
@@ -887,13 +905,10 @@ mod tests {
         let hub = RouteHub::new(CancellationToken::new());
         hub.publish(route("c1", 3));
         let (mut rx, mut tx, task) = connect(&hub, "c1", None);
-        assert_eq!(
+        assert!(matches!(
             next(&mut rx).await,
-            ServerFrame::Welcome {
-                courier_id: "c1".into(),
-                seq: 3
-            }
-        );
+            ServerFrame::Welcome { courier_id, seq: 3, .. } if courier_id == "c1"
+        ));
         assert!(matches!(
             next(&mut rx).await,
             ServerFrame::Route { seq: 3, .. }

@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use optimizer::model::{StopKind, VehicleKind};
 use serde::{Deserialize, Serialize};
-use service::auth::{Auth, Principal};
+use service::auth::{Auth, Principal, Role};
 use service::error::{ApiError, ApiResult};
 use service::extract::{Json, Path};
 use time::{Duration, OffsetDateTime};
@@ -15,7 +15,7 @@ use utoipa::ToSchema;
 use super::error::ErrorBody;
 use super::orders::{OrderView, View};
 use super::{ApiState, actor_of, courier_id, order_id, rfc3339};
-use crate::dispatch::{CourierEventKind, NewCourier};
+use crate::dispatch::{CourierEventKind, DispatchError, NewCourier};
 use crate::records::{CourierRecord, RouteRecord};
 
 /// A courier without a position this recent is offline.
@@ -381,6 +381,55 @@ pub async fn create_courier(
         })
         .await?;
     Ok((StatusCode::CREATED, Json(view(&state, &courier, None))))
+}
+
+/// A new sign-in token for a courier's phone.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct CourierTokenView {
+    /// The courier the token speaks for.
+    pub courier_id: String,
+    /// The secret (shown only now; the service keeps its hash): the courier enters it in the
+    /// courier app at `/courier`.
+    pub token: String,
+}
+
+/// Issues a courier token, so staff can sign a new phone in to the courier app; earlier tokens
+/// stay valid.
+#[utoipa::path(
+    post,
+    path = "/v1/couriers/{id}/tokens",
+    tag = "couriers",
+    params(("id" = String, Path, description = "The courier's id.", min_length = 1, max_length = 128)),
+    responses(
+        (status = 201, description = "Issued.", body = CourierTokenView),
+        (status = 403, description = "Not staff.", body = ErrorBody),
+        (status = 404, description = "No such courier.", body = ErrorBody),
+    )
+)]
+#[tracing::instrument(skip_all, fields(courier_id = %id))]
+pub async fn create_courier_token(
+    State(state): State<ApiState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<(StatusCode, Json<CourierTokenView>)> {
+    principal.require_staff()?;
+    let id = courier_id(&id)?;
+    if state.dispatch.read(|s| s.courier(&id).is_none()) {
+        return Err(ApiError::NotFound(format!("courier {id} not found")));
+    }
+    let token = state
+        .dispatch
+        .store()
+        .create_token(Role::Courier, Some(&id), &[])
+        .await
+        .map_err(DispatchError::from)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CourierTokenView {
+            courier_id: id.to_string(),
+            token,
+        }),
+    ))
 }
 
 /// Every courier with its status and position.

@@ -11,10 +11,14 @@
 //! reconnecting client may hold stale state).
 //!
 //! ```json
-//! {"type":"snapshot","version":41,"couriers":[COURIER...],"orders":[ORDER...],"kpis":KPIS}
-//! {"type":"delta","version":42,"couriers":[COURIER...],"orders":[ORDER...],
+//! {"type":"snapshot","version":41,"now":"RFC3339","couriers":[COURIER...],"orders":[ORDER...],
+//!  "kpis":KPIS}
+//! {"type":"delta","version":42,"now":"RFC3339","couriers":[COURIER...],"orders":[ORDER...],
 //!  "removed_orders":["o-17"],"kpis":KPIS}
 //! ```
+//!
+//! `now` is the service's clock when the frame was made (the demo's clock is simulated, so a
+//! page measures "late" and "in 5 min" against it, not against its own).
 //!
 //! A delta lists only the couriers and orders that changed, each in full; `removed_orders` are
 //! orders no longer open (delivered, failed or cancelled). A courier's position changes at most
@@ -31,7 +35,8 @@
 //!            "late":false,"at_risk":false,"unassigned_reason":"…"|null}
 //! KPIS    = {"open_orders":12,"unassigned":2,"unassigned_by_reason":{"no_courier":2},"late":1,
 //!            "at_risk":3,"couriers_on_shift":40,"couriers_idle":7,"couriers_connected":38,
-//!            "delivered_today":120,"ctd_mean_s_today":1510.4|null}
+//!            "delivered_today":120,"ctd_mean_s_today":1510.4|null,
+//!            "last_replan_at":"RFC3339"|null,"last_replan_ms":312.5|null}
 //! ```
 //!
 //! `late`: the order is (or will be, by its drop-off ETA) later than its `deliver_by`.
@@ -39,7 +44,8 @@
 //! couriers with a position fix in the last two minutes. `delivered_today` and
 //! `ctd_mean_s_today` (mean click-to-door, placed to delivered, seconds) count the orders
 //! delivered today (UTC) **since the feed started**, not those delivered before a restart.
-//! The last replan time is not reported yet.
+//! `last_replan_at` and `last_replan_ms`: when the planner last finished a run (the
+//! service's clock) and how long its solve took; null until the first run.
 //!
 //! # Sessions
 //!
@@ -365,6 +371,10 @@ pub struct KpiView {
     pub delivered_today: u64,
     /// Their mean click-to-door time (placed to delivered), seconds.
     pub ctd_mean_s_today: Option<f64>,
+    /// When the planner last finished a run (RFC 3339).
+    pub last_replan_at: Option<String>,
+    /// How long that run's solve took, milliseconds.
+    pub last_replan_ms: Option<f64>,
 }
 
 /// The first frame, and the one after falling behind.
@@ -375,6 +385,8 @@ pub struct SnapshotFrame<'a> {
     pub kind: &'static str,
     /// The version of the last delta it includes.
     pub version: u64,
+    /// The service's clock (RFC 3339).
+    pub now: String,
     /// Every courier.
     pub couriers: Vec<MapCourierView>,
     /// Every open order.
@@ -391,6 +403,8 @@ pub struct DeltaFrame<'a> {
     pub kind: &'static str,
     /// One more than the frame before.
     pub version: u64,
+    /// The service's clock (RFC 3339).
+    pub now: String,
     /// The couriers that changed.
     pub couriers: Vec<MapCourierView>,
     /// The open orders that changed.

@@ -69,6 +69,10 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/couriers/{id}/route", get(couriers::get_route))
         .route("/v1/couriers/{id}/events", post(couriers::post_event))
         .route(
+            "/v1/couriers/{id}/tokens",
+            post(couriers::create_courier_token),
+        )
+        .route(
             "/v1/orders",
             get(orders::list_orders).post(orders::create_order),
         )

@@ -28,6 +28,7 @@ use service::extract::Json;
         couriers::set_shift,
         couriers::get_route,
         couriers::post_event,
+        couriers::create_courier_token,
         orders::create_order,
         orders::list_orders,
         orders::get_order,

@@ -28,6 +28,7 @@ use tracker::{LatestPosition, LatestPositions};
 use crate::api::couriers::{CourierStatus, POSITION_FRESH_FOR, status_of};
 use crate::api::map_ws::{DeltaFrame, KpiView, MapCourierView, MapOrderView, SnapshotFrame};
 use crate::dispatch::{Change, Dispatch};
+use crate::planner::LastReplan;
 use crate::records::{CourierRecord, OrderRecord, RouteRecord};
 
 /// One serialised frame (a JSON text), shared by every client it goes to.
@@ -77,6 +78,8 @@ struct Shared {
     next_client: AtomicU64,
     /// Set when the feed stopped: joining clients get nothing.
     stopped: CancellationToken,
+    /// The planner's last run, for the counters (none: not reported).
+    replans: Option<tokio::sync::watch::Receiver<Option<LastReplan>>>,
 }
 
 /// A client's queue, filled by the feed and emptied by the client's session.
@@ -173,12 +176,28 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl MapFeed {
     /// A feed that serves nothing until [`MapFeed::run`] runs.
     pub fn new(options: MapOptions) -> Self {
+        MapFeed::build(options, None)
+    }
+
+    /// As [`MapFeed::new`], with the planner's last run in the counters.
+    pub fn with_replans(
+        options: MapOptions,
+        replans: tokio::sync::watch::Receiver<Option<LastReplan>>,
+    ) -> Self {
+        MapFeed::build(options, Some(replans))
+    }
+
+    fn build(
+        options: MapOptions,
+        replans: Option<tokio::sync::watch::Receiver<Option<LastReplan>>>,
+    ) -> Self {
         MapFeed {
             shared: Arc::new(Shared {
                 options,
                 clients: Mutex::default(),
                 next_client: AtomicU64::new(1),
                 stopped: CancellationToken::new(),
+                replans,
             }),
         }
     }
@@ -302,7 +321,8 @@ impl MapFeed {
     /// Turns what changed into one delta for every client, and a snapshot for those needing one.
     fn publish(&self, view: &mut View, version: &mut u64, now: OffsetDateTime) {
         view.release_positions();
-        let kpis = view.kpis(now);
+        let last_replan = self.shared.replans.as_ref().and_then(|r| *r.borrow());
+        let kpis = view.kpis(now, last_replan);
         let changed = !view.dirty_couriers.is_empty()
             || !view.dirty_orders.is_empty()
             || !view.removed_orders.is_empty()
@@ -310,7 +330,7 @@ impl MapFeed {
         let clients: Vec<_> = lock(&self.shared.clients).values().cloned().collect();
         let delta = if changed {
             *version += 1;
-            let frame = (!clients.is_empty()).then(|| view.delta_frame(*version, &kpis));
+            let frame = (!clients.is_empty()).then(|| view.delta_frame(*version, &kpis, now));
             view.mark_sent();
             frame
         } else {
@@ -326,7 +346,7 @@ impl MapFeed {
             }
             if s.wants_snapshot {
                 let frame = snapshot
-                    .get_or_insert_with(|| view.snapshot_frame(*version))
+                    .get_or_insert_with(|| view.snapshot_frame(*version, now))
                     .clone();
                 s.frames.clear();
                 s.frames.push_back(frame);
@@ -608,9 +628,11 @@ impl View {
         }
     }
 
-    fn kpis(&self, now: OffsetDateTime) -> KpiView {
+    fn kpis(&self, now: OffsetDateTime, last_replan: Option<LastReplan>) -> KpiView {
         let mut k = KpiView {
             open_orders: self.orders.len(),
+            last_replan_at: last_replan.map(|r| crate::dispatch::events::rfc3339(r.at)),
+            last_replan_ms: last_replan.map(|r| r.solve_time.as_secs_f64() * 1000.0),
             ..KpiView::default()
         };
         for o in self.orders.values() {
@@ -650,10 +672,11 @@ impl View {
         )
     }
 
-    fn delta_frame(&self, version: u64, kpis: &KpiView) -> Frame {
+    fn delta_frame(&self, version: u64, kpis: &KpiView, now: OffsetDateTime) -> Frame {
         let frame = DeltaFrame {
             kind: "delta",
             version,
+            now: crate::dispatch::events::rfc3339(now),
             couriers: self
                 .dirty_couriers
                 .iter()
@@ -676,10 +699,11 @@ impl View {
         to_frame(&frame)
     }
 
-    fn snapshot_frame(&self, version: u64) -> Frame {
+    fn snapshot_frame(&self, version: u64, now: OffsetDateTime) -> Frame {
         let frame = SnapshotFrame {
             kind: "snapshot",
             version,
+            now: crate::dispatch::events::rfc3339(now),
             couriers: self.couriers.values().map(View::courier_view).collect(),
             orders: self
                 .orders

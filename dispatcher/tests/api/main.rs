@@ -11,3 +11,4 @@ mod rest;
 mod sim;
 mod store_contract;
 mod track;
+mod web;

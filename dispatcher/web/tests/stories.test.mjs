@@ -4,6 +4,7 @@
 // badge, a stop on the phone, a dot on the map), never for a fixed time.
 
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { api, CENTER, launchBrowser, newCourier, newOrder, offset, screenshot, startDemo } from './harness.mjs';
 
@@ -123,7 +124,7 @@ test('a staff assignment made on the map reaches the courier page', async () => 
   const id = await newOrder(demo, await serviceNow(), offset(CENTER, 200, 100), offset(CENTER, 800, 600));
   await searchOrder(map, id);
   await map.locator('#assign-courier').selectOption(courier.id);
-  await map.getByRole('button', { name: 'Assign' }).click();
+  await map.getByRole('button', { name: 'Assign', exact: true }).click();
   await map.getByText('Assign: done').waitFor(WAIT);
   await map.locator(`[data-courier-link="${courier.id}"]`).waitFor(WAIT);
   await phone.page.locator(`[data-next="${id}:pickup"], [data-stop="${id}:pickup"]`).first().waitFor(WAIT);
@@ -152,7 +153,8 @@ test("the courier page's picked-up and delivered buttons change the order's stat
   await phone.page.getByRole('button', { name: 'Delivered' }).click();
   await map.locator('.card-head [data-status="delivered"]').waitFor(WAIT);
   // A delivered order's card draws the courier's track from pickup to drop-off.
-  await map.locator('[data-track]').waitFor(WAIT);
+  await map.locator('.card .track p:not(.muted), .card .track p[data-track]').first().waitFor(WAIT);
+  assert.ok(await map.locator('[data-track]').isVisible(), (await map.locator('.card .track').textContent()) ?? '');
   const points = Number(await map.locator('[data-track]').getAttribute('data-track'));
   assert.ok(points >= 2, `the track has ${points} positions`);
   await screenshot(map, 'delivered-track');
@@ -164,6 +166,12 @@ test('emulated geolocation moves the courier on the map', async () => {
   const courier = await newCourier(demo, 'Moving Mo');
   const phone = await courierPhone(courier, here);
   await map.waitForFunction((id) => !!window.dispatchMap?.store.couriers.get(id)?.position, courier.id, WAIT);
+  // Staff find the courier: the map centres on it.
+  await map.getByRole('searchbox').fill(courier.id);
+  await map.getByRole('searchbox').press('Enter');
+  await map.locator(`[data-courier="${courier.id}"]`).click();
+  await map.locator(`[data-courier-title="${courier.id}"]`).waitFor(WAIT);
+  await map.waitForFunction((id) => !!window.dispatchMap?.map.querySourceFeatures('couriers').some((f) => f.properties?.id === id), courier.id, WAIT);
   const there = offset(here, 150, -60);
   await phone.context.setGeolocation({ ...toGeo(there), accuracy: ACCURACY });
   await map.waitForFunction(
@@ -176,10 +184,8 @@ test('emulated geolocation moves the courier on the map', async () => {
     WAIT,
   );
   assert.ok(await drawnCourier(map, courier.id));
-  await map.getByRole('searchbox').fill(courier.id);
-  await map.getByRole('searchbox').press('Enter');
-  await map.locator(`[data-courier="${courier.id}"]`).click();
   await map.locator(`[data-position="${there.lat.toFixed(5)},${there.lon.toFixed(5)}"]`).waitFor(WAIT);
+  await screenshot(map, 'courier-card');
   await phone.context.close();
 });
 
@@ -243,7 +249,7 @@ test('with a tile URL configured, the map draws a basemap under its layers', asy
   await page.route('**/config.json', (r) => r.fulfill({ json: { tiles: 'http://tiles.invalid/{z}/{x}/{y}.png', attribution: '© OpenStreetMap contributors' } }));
   await page.route('http://tiles.invalid/**', (r) => {
     tiles.push(r.request().url());
-    return r.fulfill({ contentType: 'image/png', body: Buffer.from(TILE_PNG, 'base64') });
+    return r.fulfill({ contentType: 'image/png', body: TILE_PNG });
   });
   await page.goto(`${demo.base}/`);
   await page.locator('#connection[data-state="open"]').waitFor(WAIT);
@@ -278,5 +284,5 @@ async function openStop(page, key) {
 /** @param {{ lat: number, lon: number }} p */
 const toGeo = (p) => ({ latitude: p.lat, longitude: p.lon });
 
-// A 1×1 light grey PNG, every tile of the fake basemap.
-const TILE_PNG = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mO8e/fufwAIyQOXgDhDJAAAAABJRU5ErkJggg==';
+// Every tile of the fake basemap: a PNG the app ships anyway.
+const TILE_PNG = readFileSync(new URL('../public/icons/icon-192.png', import.meta.url));

@@ -34,7 +34,6 @@ function style(config: WebConfig): StyleSpecification {
     version: 8,
     sources: {},
     layers: [{ id: 'background', type: 'background', paint: { 'background-color': BACKGROUND } }],
-    glyphs: undefined,
   };
   if (config.tiles) {
     const pm = config.tiles.startsWith('pmtiles://');

@@ -79,6 +79,9 @@ async function start(): Promise<void> {
 
   const api = new Api(token);
   const store = new MapStore();
+  // The feed starts at once; the map draws what the store holds when its layers are ready.
+  store.connect(token);
+  mountKpis(store);
   const config = await loadWebConfig();
   const map = await createMapView({ container: byId('map'), config });
   const cardEl = byId('card');
@@ -154,13 +157,14 @@ async function start(): Promise<void> {
     }
   });
   store.on('orders', () => orders.update(store.orders.values()));
-  mountKpis(store);
+  couriers.update(store.couriers.values());
+  routes.update(store.couriers.values());
+  orders.update(store.orders.values());
   mountAttention(store, openOrder);
   mountSearch(api, store, openOrder, openCourier);
   document.addEventListener('keydown', (e) => {
     if (e.key === 'Escape' && card) closeCard();
   });
-  store.connect(token);
 }
 
 void start();

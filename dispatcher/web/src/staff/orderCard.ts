@@ -92,7 +92,7 @@ export class OrderCard {
     }
     if (open) void this.why(why, order);
     else render(why, h('h3', {}, 'Outcome'), h('p', {}, outcome(order)));
-    if (order.status === 'delivered') void this.track(track, order);
+    if (order.status === 'delivered') void this.track(track, order, timeline.entries);
     else this.host.clearTrack();
   }
 
@@ -245,9 +245,9 @@ export class OrderCard {
     );
   }
 
-  private async track(el: HTMLElement, order: OrderView): Promise<void> {
+  private async track(el: HTMLElement, order: OrderView, entries: TimelineEntry[]): Promise<void> {
     render(el, h('h3', {}, 'Track'), h('p', { class: 'muted' }, 'Loading the courier’s positions…'));
-    const courier = courierOf(order);
+    const courier = courierOf(order, entries);
     const from = order.picked_up_at;
     const to = order.delivered_at;
     if (!courier || !from || !to) {
@@ -257,11 +257,13 @@ export class OrderCard {
     try {
       // A minute of margin on each side: the fixes around the taps.
       const pad = (t: string, s: number) => new Date((parseTime(t)?.getTime() ?? 0) + s * 1000).toISOString();
-      const geo = await this.host.api.get<GeoJSON.FeatureCollection>(
+      // The tracker answers one Feature (a LineString, or a Point for a single fix).
+      const geo = await this.host.api.get<GeoJSON.Feature | GeoJSON.FeatureCollection>(
         `/v1/couriers/${seg(courier)}/track?from=${encodeURIComponent(pad(from, -60))}&to=${encodeURIComponent(pad(to, 60))}&format=geojson`,
       );
       const coords: [number, number][] = [];
-      for (const f of geo.features ?? []) {
+      const features = geo.type === 'FeatureCollection' ? geo.features : [geo];
+      for (const f of features) {
         const g = f.geometry;
         if (g?.type === 'LineString') for (const p of g.coordinates) coords.push([p[0]!, p[1]!]);
         else if (g?.type === 'Point') coords.push([g.coordinates[0]!, g.coordinates[1]!]);
@@ -286,8 +288,14 @@ export class OrderCard {
   }
 }
 
-function courierOf(order: OrderView): string | null {
-  return order.courier_id;
+/** Who carried the order: its courier, or (once finished) the one the timeline says delivered it. */
+function courierOf(order: OrderView, entries: TimelineEntry[]): string | null {
+  if (order.courier_id) return order.courier_id;
+  for (const e of [...entries].reverse()) {
+    const c = e.detail?.courier_id;
+    if ((e.kind === 'delivered' || e.kind === 'picked_up') && typeof c === 'string') return c;
+  }
+  return null;
 }
 
 function signature(m: MapOrder): string {
