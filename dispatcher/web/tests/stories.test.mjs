@@ -118,6 +118,38 @@ test("an order's timeline opens from a search", async () => {
   await screenshot(map, 'order-card');
 });
 
+test('the why panel lists the best couriers with their costs and the reasons others were rejected', async () => {
+  const id = await newOrder(demo, await serviceNow(), offset(CENTER, -300, 200), offset(CENTER, -900, 400));
+  // Until the optimizer's explanation is served, the panel says so.
+  const explained = await fetch(`${demo.base}/v1/orders/${id}/candidates?limit=5`, { headers: { Authorization: `Bearer ${demo.staff}` } });
+  if (explained.status === 404) {
+    await searchOrder(map, id);
+    await map.locator('[data-why="unavailable"]').waitFor(WAIT);
+    assert.match((await map.locator('[data-why="unavailable"]').textContent()) ?? '', /not available/i);
+  }
+  // The panel reads the contract's shape of GET /v1/orders/{id}/candidates.
+  const now = await serviceNow();
+  const at = (/** @type {number} */ m) => new Date(now.getTime() + m * 60_000).toISOString();
+  const body = {
+    order_id: id, status: 'created', courier_id: null, unassigned_reason: 'no_courier_position',
+    candidates: [
+      { courier_id: 'c-ada', name: 'Ada', cost: 123.4, added_travel_s: 240, pickup_eta: at(6), dropoff_eta: at(19), pickup_index: 0, dropoff_index: 1, current: false },
+      { courier_id: 'c-bea', name: 'Bea', cost: 150.2, added_travel_s: 420, pickup_eta: at(9), dropoff_eta: at(24), pickup_index: 2, dropoff_index: 3, current: false },
+    ],
+    rejected: [{ courier_id: 'c-bob', name: 'Bob', reason: 'capacity' }, { courier_id: 'c-cy', name: 'Cy', reason: 'shift_end' }],
+  };
+  await map.route('**/v1/orders/*/candidates*', (r) => r.fulfill({ json: body }));
+  await map.locator('.card .btn.icon').first().click().catch(() => {});
+  await searchOrder(map, id);
+  const table = map.locator('[data-why="candidates"]');
+  await table.waitFor(WAIT);
+  assert.match((await table.textContent()) ?? '', /Ada.*123\.4.*4 min.*Bea.*150\.2/s);
+  await map.getByText('2 others rejected').click();
+  assert.match((await map.locator('.rejected').textContent()) ?? '', /Bob\s*capacity.*Cy\s*shift end/s);
+  await screenshot(map, 'order-why');
+  await map.unroute('**/v1/orders/*/candidates*');
+});
+
 test('a staff assignment made on the map reaches the courier page', async () => {
   const courier = await newCourier(demo, 'Assigned Ada');
   const phone = await courierPhone(courier, offset(CENTER, -5000, 3000));
