@@ -79,7 +79,7 @@ export class OrderCard {
       el,
       header(order.id, order, () => this.host.close()),
       this.message ? h('p', { class: `flash ${this.message.tone}`, role: 'status' }, this.message.text) : null,
-      facts(order, this.host.openCourier, m, this.host.store.now()),
+      facts(order, this.host.openCourier, m, this.host.store.now(), (id) => this.host.store.couriers.get(id)?.name ?? id),
       open ? this.actions(order) : null,
       why,
       order.status === 'delivered' ? track : null,
@@ -91,9 +91,13 @@ export class OrderCard {
       if (input && value) input.value = value;
     }
     if (open) void this.why(why, order);
-    else render(why, h('h3', {}, 'Outcome'), h('p', {}, outcome(order)));
+    else render(why, h('h3', {}, 'Outcome'), h('p', {}, outcome(order, this.courierNameOf(courierOf(order, timeline.entries)))));
     if (order.status === 'delivered') void this.track(track, order, timeline.entries);
     else this.host.clearTrack();
+  }
+
+  private courierNameOf(id: string | null): string | null {
+    return id == null ? null : (this.host.store.couriers.get(id)?.name ?? id);
   }
 
   private actions(order: OrderView): HTMLElement {
@@ -318,13 +322,13 @@ function header(id: string, order: OrderView | null, close: () => void): HTMLEle
   );
 }
 
-function facts(o: OrderView, openCourier: (id: string) => void, m: MapOrder | undefined, now: Date): HTMLElement {
+function facts(o: OrderView, openCourier: (id: string) => void, m: MapOrder | undefined, now: Date, name: (id: string) => string): HTMLElement {
   const row = (k: string, v: Node | string) => [h('dt', {}, k), h('dd', {}, v)];
   return h(
     'dl',
     { class: 'facts' },
     row('Restaurant', o.restaurant_id),
-    row('Courier', o.courier_id ? h('button', { type: 'button', class: 'link', 'data-courier-link': o.courier_id, onclick: () => openCourier(o.courier_id!) }, o.courier_id) : 'none yet'),
+    row('Courier', o.courier_id ? h('button', { type: 'button', class: 'link', 'data-courier-link': o.courier_id, onclick: () => openCourier(o.courier_id!) }, name(o.courier_id)) : 'none yet'),
     row('Placed', clock(o.placed_at)),
     row('Ready', clock(o.ready_at)),
     row('Deliver by', o.deliver_by ? `${clock(o.deliver_by)} (${relative(o.deliver_by, now)})` : '—'),
@@ -337,10 +341,10 @@ function facts(o: OrderView, openCourier: (id: string) => void, m: MapOrder | un
   );
 }
 
-function outcome(o: OrderView): string {
+function outcome(o: OrderView, courier: string | null): string {
   switch (o.status) {
     case 'delivered':
-      return `Delivered by ${o.courier_id ?? 'its courier'} at ${clock(o.delivered_at)}.`;
+      return `Delivered by ${courier ?? 'its courier'} at ${clock(o.delivered_at)}.`;
     case 'failed':
       return `Failed: ${o.failed_reason ?? 'no reason given'}.`;
     case 'cancelled':

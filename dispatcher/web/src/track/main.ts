@@ -70,11 +70,11 @@ async function start(): Promise<void> {
       const c: [number, number] = [v.courier.lon, v.courier.lat];
       features.push({ type: 'Feature', geometry: { type: 'Point', coordinates: c }, properties: { kind: 'courier', ...(v.courier.heading != null ? { heading: v.courier.heading } : {}) } });
       fitTo(map, [home, c], 50, 16);
-      note.textContent = `Your courier, seen at ${clock(v.courier.at)}. The dot is your address.`;
+      note.textContent = `The filled dot is your courier (seen at ${clock(v.courier.at)}); the ring is your address.`;
       note.dataset.courier = `${v.courier.lat.toFixed(5)},${v.courier.lon.toFixed(5)}`;
     } else {
       map.jumpTo({ center: home, zoom: 14 });
-      note.textContent = v.status === 'assigned' || v.status === 'created' ? 'You will see your courier here once your order is on its way.' : 'The dot is your address.';
+      note.textContent = v.status === 'assigned' || v.status === 'created' ? 'You will see your courier here once your order is on its way.' : 'The ring is your address.';
     }
     (map.getSource('t') as GeoJSONSource).setData({ type: 'FeatureCollection', features });
   };
