@@ -193,6 +193,69 @@ test("the courier page's picked-up and delivered buttons change the order's stat
   await phone.context.close();
 });
 
+test('staff corrections on the order card apply at once: pin, unpin, deliver-by, unassign, fail, cancel', async () => {
+  const start = offset(CENTER, 1500, -3500);
+  const courier = await newCourier(demo, 'Corrected Cai');
+  const phone = await courierPhone(courier, start);
+  const id = await newOrder(demo, await serviceNow(), offset(start, 100, 0), offset(start, 400, 200));
+  await api(demo.base, demo.staff, 'POST', `/v1/orders/${id}/assign`, { courier_id: courier.id });
+  await api(demo.base, demo.staff, 'POST', `/v1/orders/${id}/unpin`);
+  await searchOrder(map, id);
+  const card = map.locator('.card');
+  await card.getByRole('button', { name: 'Pin', exact: true }).click();
+  await card.locator('.card-head').getByText('Pinned').waitFor(WAIT);
+  await card.getByRole('button', { name: 'Unpin', exact: true }).click();
+  await card.getByText('Unpin: done').waitFor(WAIT);
+  assert.equal(await card.locator('.card-head').getByText('Pinned').count(), 0);
+  // A new promise half an hour later.
+  const later = await map.evaluate(() => {
+    const input = /** @type {HTMLInputElement} */ (document.getElementById('deliver-by'));
+    const [h, m] = input.value.split(':').map(Number);
+    const t = ((h ?? 0) * 60 + (m ?? 0) + 30) % (24 * 60);
+    return `${String(Math.floor(t / 60)).padStart(2, '0')}:${String(t % 60).padStart(2, '0')}`;
+  });
+  await map.locator('#deliver-by').fill(later);
+  await card.getByRole('button', { name: 'Change deliver-by' }).click();
+  await card.getByText('Change deliver-by: done').waitFor(WAIT);
+  await card.locator('.facts').getByText(later).waitFor(WAIT);
+  await card.getByRole('button', { name: 'Unassign', exact: true }).click();
+  await card.getByText('Unassign: done').waitFor(WAIT);
+  await map.locator('#fail-reason').fill('Restaurant closed early');
+  await card.getByRole('button', { name: 'Mark failed' }).click();
+  await card.locator('.card-head [data-status="failed"]').waitFor(WAIT);
+  await map.waitForFunction((id) => !window.dispatchMap?.store.orders.has(id), id, WAIT);
+  const kinds = (await api(demo.base, demo.staff, 'GET', `/v1/orders/${id}/timeline`)).entries
+    .filter((/** @type {any} */ e) => e.actor.startsWith('staff'))
+    .map((/** @type {any} */ e) => e.kind);
+  for (const kind of ['pinned', 'unpinned', 'unassigned', 'failed']) assert.ok(kinds.includes(kind), `${kind} in ${kinds}`);
+  const other = await newOrder(demo, await serviceNow(), offset(start, -100, 0), offset(start, -400, 200));
+  await searchOrder(map, other);
+  await card.getByRole('button', { name: 'Cancel order' }).click();
+  await card.locator('.card-head [data-status="cancelled"]').waitFor(WAIT);
+  assert.equal((await api(demo.base, demo.staff, 'GET', `/v1/orders/${other}`)).status, 'cancelled');
+  await phone.context.close();
+});
+
+test('a courier who cannot deliver says why, and the order fails with that reason', async () => {
+  const start = offset(CENTER, -1500, -3500);
+  const courier = await newCourier(demo, 'Failing Fen');
+  const phone = await courierPhone(courier, start);
+  const id = await newOrder(demo, await serviceNow(), offset(start, 100, 0), offset(start, 400, 200));
+  await api(demo.base, demo.staff, 'POST', `/v1/orders/${id}/assign`, { courier_id: courier.id });
+  await openStop(phone.page, `${id}:pickup`);
+  await phone.page.getByRole('button', { name: 'Arrived' }).click();
+  await phone.page.getByRole('button', { name: 'Arrived ✓' }).waitFor(WAIT);
+  await phone.page.getByRole('button', { name: 'Picked up' }).click();
+  await openStop(phone.page, `${id}:dropoff`);
+  await phone.page.getByRole('button', { name: 'Cannot deliver' }).click();
+  await phone.page.getByRole('button', { name: 'Customer not reachable' }).click();
+  await phone.page.locator('#queue[data-pending="0"]').waitFor(WAIT);
+  const order = await api(demo.base, demo.staff, 'GET', `/v1/orders/${id}`);
+  assert.equal(order.status, 'failed');
+  assert.equal(order.failed_reason, 'Customer not reachable');
+  await phone.context.close();
+});
+
 test('emulated geolocation moves the courier on the map', async () => {
   const here = offset(CENTER, 2500, 2500);
   const courier = await newCourier(demo, 'Moving Mo');
