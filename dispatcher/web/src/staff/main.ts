@@ -110,10 +110,16 @@ async function start(): Promise<void> {
     close: () => closeCard(),
   };
 
+  /** Centres things in the part of the map the card leaves free. */
+  function besideCard() {
+    return { top: 0, bottom: 0, left: 0, right: cardEl.offsetWidth + 24 };
+  }
+
   function closeCard(): void {
     card?.dispose();
     card = null;
     cardEl.hidden = true;
+    map.setPadding({ top: 0, bottom: 0, left: 0, right: 0 });
     couriers.select(null);
     routes.select(null);
     orders.select(null);
@@ -128,7 +134,7 @@ async function start(): Promise<void> {
     const o = store.orders.get(id);
     routes.select(o?.courier_id ?? null);
     orders.update(store.orders.values());
-    if (o) map.easeTo({ center: [o.dropoff.lon, o.dropoff.lat], duration: 300 });
+    if (o) map.easeTo({ center: [o.dropoff.lon, o.dropoff.lat], duration: 300, padding: besideCard() });
     card = new OrderCard(host, id);
   }
 
@@ -139,7 +145,7 @@ async function start(): Promise<void> {
     couriers.select(id);
     routes.select(id);
     const c = store.couriers.get(id);
-    if (c?.position) map.easeTo({ center: [c.position.lon, c.position.lat], duration: 300 });
+    if (c?.position) map.easeTo({ center: [c.position.lon, c.position.lat], duration: 300, padding: besideCard() });
     card = new CourierCard(host, id);
   }
 
