@@ -37,7 +37,7 @@ export function mountKpis(store: MapStore): void {
         tile('at_risk', 'At risk', k.at_risk, k.at_risk ? 'warn' : ''),
         tile('ctd', 'Click-to-door today', k.ctd_mean_s_today == null ? '—' : duration(k.ctd_mean_s_today)),
         tile('delivered', 'Delivered today', k.delivered_today),
-        tile('idle', 'Idle couriers', `${k.couriers_idle} / ${k.couriers_on_shift}`),
+        tile('idle', `Idle of ${k.couriers_on_shift} on shift`, k.couriers_idle),
         tile('connected', 'Couriers online', k.couriers_connected),
       ),
       reasons.length

@@ -49,14 +49,16 @@ export class CourierLayer {
       type: 'symbol',
       source: SOURCE,
       filter: ['has', 'heading'],
-      minzoom: 11,
+      // Street level only: a symbol layer costs far more than circles to lay out and place, and at
+      // city scale the arrows of 2,000 couriers are too small to read anyway.
+      minzoom: 14,
       layout: {
         'icon-image': 'heading-arrow',
         'icon-rotate': ['get', 'heading'],
         'icon-rotation-alignment': 'map',
         'icon-allow-overlap': true,
         'icon-ignore-placement': true,
-        'icon-size': ['interpolate', ['linear'], ['zoom'], 11, 0.7, 15, 1.1],
+        'icon-size': ['interpolate', ['linear'], ['zoom'], 14, 0.9, 17, 1.2],
       },
       paint: { 'icon-color': statusColor },
     });
