@@ -66,13 +66,20 @@ impl Default for PlannerConfig {
             route_eta_threshold: Duration::from_secs(30),
             iterations_per_order: 40,
             min_iterations: 400,
-            threads: 2,
+            threads: default_threads(),
             pickup_service: Duration::from_secs(120),
             dropoff_service: Duration::from_secs(120),
             position_max_age: Duration::from_secs(600),
             replan: ReplanConfig::default(),
         }
     }
+}
+
+/// The solver's threads by default: every core but one, which the service keeps for its I/O
+/// (sockets, ingest, commits), so a busy planner never starves what users wait on; one on a
+/// machine of one or two cores.
+fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1))
 }
 
 /// A wall-clock budget for the solver.
