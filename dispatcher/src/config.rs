@@ -25,7 +25,8 @@ pub struct Options {
 
 impl Options {
     /// Reads `TOPOLOGY_SUFFIX` (appended to every exchange and queue name), `PLANNER_INTERVAL_MS`,
-    /// `PLANNER_DEBOUNCE_MS`, `PLANNER_BUDGET_MS` and `PLANNER_THREADS`.
+    /// `PLANNER_DEBOUNCE_MS`, `PLANNER_BUDGET_MS`, `PLANNER_QUICK_BUDGET_MS` and
+    /// `PLANNER_THREADS`.
     ///
     /// # Errors
     /// When a number does not parse or a suffix has characters RabbitMQ names should not.
@@ -67,6 +68,7 @@ impl Options {
         p.interval = millis("PLANNER_INTERVAL_MS", p.interval)?;
         p.debounce = millis("PLANNER_DEBOUNCE_MS", p.debounce)?;
         p.budget = millis("PLANNER_BUDGET_MS", p.budget)?;
+        p.quick_budget = millis("PLANNER_QUICK_BUDGET_MS", p.quick_budget)?;
         if let Some(text) = var("PLANNER_THREADS") {
             p.threads = text
                 .trim()

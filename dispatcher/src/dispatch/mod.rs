@@ -225,6 +225,13 @@ pub enum Trigger {
 }
 
 impl Trigger {
+    /// Whether someone waits on the next plan: a new order (its kitchen and its courier) or a
+    /// staff correction. Such a trigger cuts a long improvement run short and gets a quick run
+    /// of its own.
+    pub const fn is_urgent(self) -> bool {
+        matches!(self, Trigger::NewOrder | Trigger::Correction)
+    }
+
     /// The metric label.
     pub const fn name(self) -> &'static str {
         match self {
@@ -266,6 +273,9 @@ struct Inner {
 pub struct PlannerSignal {
     notify: Notify,
     pending: Mutex<Vec<Trigger>>,
+    /// An urgent trigger came since the last [`PlannerSignal::take`] (read by the solver's
+    /// budget, without the lock).
+    urgent: std::sync::atomic::AtomicBool,
 }
 
 impl PlannerSignal {
@@ -279,29 +289,40 @@ impl PlannerSignal {
         if !pending.contains(&why) {
             pending.push(why);
         }
+        if why.is_urgent() {
+            self.urgent
+                .store(true, std::sync::atomic::Ordering::Release);
+        }
         drop(pending);
         self.notify.notify_one();
     }
 
-    /// Forgets pending reasons: the run about to start covers them.
-    pub fn clear(&self) {
-        self.pending
+    /// Takes the pending reasons: the run about to start covers them.
+    pub fn take(&self) -> Vec<Trigger> {
+        let mut pending = self
+            .pending
             .lock()
-            .expect("the planner signal lock is never poisoned")
-            .clear();
+            .expect("the planner signal lock is never poisoned");
+        self.urgent
+            .store(false, std::sync::atomic::Ordering::Release);
+        std::mem::take(&mut *pending)
     }
 
-    /// Waits until some trigger arrived, then takes every reason pending.
-    pub async fn wait(&self) -> Vec<Trigger> {
+    /// Whether an urgent trigger is pending.
+    pub fn is_urgent(&self) -> bool {
+        self.urgent.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Waits until some trigger is pending (the caller then [`PlannerSignal::take`]s them).
+    pub async fn wait(&self) {
         loop {
+            if !self
+                .pending
+                .lock()
+                .expect("the planner signal lock is never poisoned")
+                .is_empty()
             {
-                let mut pending = self
-                    .pending
-                    .lock()
-                    .expect("the planner signal lock is never poisoned");
-                if !pending.is_empty() {
-                    return std::mem::take(&mut *pending);
-                }
+                return;
             }
             self.notify.notified().await;
         }
