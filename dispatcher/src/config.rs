@@ -27,8 +27,8 @@ pub struct Options {
 
 impl Options {
     /// Reads `TOPOLOGY_SUFFIX` (appended to every exchange and queue name), `PLANNER_INTERVAL_MS`,
-    /// `PLANNER_DEBOUNCE_MS`, `PLANNER_BUDGET_MS`, `PLANNER_THREADS`, `MAP_TILES` and
-    /// `MAP_ATTRIBUTION`.
+    /// `PLANNER_DEBOUNCE_MS`, `PLANNER_BUDGET_MS`, `PLANNER_QUICK_BUDGET_MS`, `PLANNER_THREADS`,
+    /// `MAP_TILES` and `MAP_ATTRIBUTION`.
     ///
     /// # Errors
     /// When a number does not parse or a suffix has characters RabbitMQ names should not.
@@ -70,6 +70,7 @@ impl Options {
         p.interval = millis("PLANNER_INTERVAL_MS", p.interval)?;
         p.debounce = millis("PLANNER_DEBOUNCE_MS", p.debounce)?;
         p.budget = millis("PLANNER_BUDGET_MS", p.budget)?;
+        p.quick_budget = millis("PLANNER_QUICK_BUDGET_MS", p.quick_budget)?;
         if let Some(text) = var("PLANNER_THREADS") {
             p.threads = text
                 .trim()

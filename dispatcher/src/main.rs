@@ -113,7 +113,15 @@ async fn main() -> anyhow::Result<()> {
                 .context("running the demo")?;
         }
         Command::Serve => {
-            let options = Options::from_env().context("reading the dispatcher's options")?;
+            let mut options = Options::from_env().context("reading the dispatcher's options")?;
+            if settings.clock.speedup() != 1.0 {
+                tracing::warn!(
+                    speedup = settings.clock.speedup(),
+                    now = %settings.clock.now(),
+                    "Running on simulated time (CLOCK_SPEEDUP); for city simulations only."
+                );
+            }
+            options.tracker.clock = settings.clock;
             let app = Application::build(&settings, options)
                 .await
                 .context("starting the dispatcher")?;

@@ -21,3 +21,9 @@ pub const ARRIVALS_DETECTED: &str = "dispatcher_arrivals_detected_total";
 pub const MAP_CLIENTS: &str = "dispatcher_map_clients";
 /// Map frames dropped because a client fell behind (counter).
 pub const MAP_FRAMES_DROPPED: &str = "dispatcher_map_frames_dropped_total";
+/// Time a change waited for the write lock, seconds (histogram).
+pub const CHANGE_WAIT_SECONDS: &str = "dispatcher_change_wait_seconds";
+/// Time one store commit took, seconds (histogram).
+pub const COMMIT_SECONDS: &str = "dispatcher_commit_seconds";
+/// Planner wake-ups by reason (counter, label `reason`).
+pub const PLANNER_TRIGGERS: &str = "dispatcher_planner_triggers_total";

@@ -36,6 +36,10 @@ pub struct PlannerConfig {
     pub debounce: Duration,
     /// Wall-clock budget of one solve.
     pub budget: Duration,
+    /// Budget of a run started for a new order or a staff correction: the new order is placed
+    /// in the plan before the search begins, so a short search commits it soon. Any run is
+    /// cut short by such a trigger once it has run this long.
+    pub quick_budget: Duration,
     /// Publish `order.pickup_eta` again when the ETA moved by more than this.
     pub eta_threshold: Duration,
     /// A new route version is made when a stop's ETA moved by more than this.
@@ -62,11 +66,12 @@ impl Default for PlannerConfig {
             interval: Duration::from_secs(5),
             debounce: Duration::from_millis(100),
             budget: Duration::from_millis(800),
+            quick_budget: Duration::from_millis(150),
             eta_threshold: Duration::from_secs(60),
             route_eta_threshold: Duration::from_secs(30),
             iterations_per_order: 40,
             min_iterations: 400,
-            threads: 2,
+            threads: default_threads(),
             pickup_service: Duration::from_secs(120),
             dropoff_service: Duration::from_secs(120),
             position_max_age: Duration::from_secs(600),
@@ -75,15 +80,29 @@ impl Default for PlannerConfig {
     }
 }
 
-/// A wall-clock budget for the solver.
+/// The solver's threads by default: every core but one, which the service keeps for its I/O
+/// (sockets, ingest, commits), so a busy planner never starves what users wait on; one on a
+/// machine of one or two cores.
+fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1))
+}
+
+/// A wall-clock budget for the solver, over as soon as an urgent trigger is pending and the
+/// run has lasted `interruptible_after`.
 struct Deadline {
     started: Instant,
     budget: Duration,
+    interruptible_after: Duration,
+    signal: Arc<crate::dispatch::PlannerSignal>,
 }
 
 impl Budget for Deadline {
     fn used(&self) -> f64 {
-        self.started.elapsed().as_secs_f64() / self.budget.as_secs_f64().max(1e-3)
+        let elapsed = self.started.elapsed();
+        if elapsed >= self.interruptible_after && self.signal.is_urgent() {
+            return 1.05;
+        }
+        elapsed.as_secs_f64() / self.budget.as_secs_f64().max(1e-3)
     }
 }
 
@@ -386,9 +405,16 @@ impl Planner {
                     }
                 }
             }
-            // Everything asked for until now is covered by this run.
-            signal.clear();
-            match self.run_once().await {
+            // Everything asked for until now is covered by this run (`wait` left its reasons
+            // pending; take them with any that came during the debounce).
+            let triggers = signal.take();
+            let urgent = triggers.iter().any(|t| t.is_urgent());
+            let budget = if urgent {
+                self.config.quick_budget.min(self.config.budget)
+            } else {
+                self.config.budget
+            };
+            match self.run_with(budget).await {
                 Ok(report) => tracing::debug!(?report, "Replanned."),
                 Err(error) => tracing::warn!(%error, "Replanning failed; the next run retries."),
             }
@@ -397,11 +423,19 @@ impl Planner {
         tracing::info!("Planner stopped.");
     }
 
-    /// One planning run: solve on the pool, apply the answer.
+    /// One planning run with the full budget: solve on the pool, apply the answer.
     ///
     /// # Errors
     /// When the solver failed or panicked, or applying the plan failed (storage down).
     pub async fn run_once(&self) -> anyhow::Result<RunReport> {
+        self.run_with(self.config.budget).await
+    }
+
+    /// One planning run within `budget` (cut short by an urgent trigger).
+    ///
+    /// # Errors
+    /// As [`Planner::run_once`].
+    async fn run_with(&self, budget: Duration) -> anyhow::Result<RunReport> {
         self.dispatch.reload_if_stale().await;
         let now = self.dispatch.now();
         let input = self
@@ -435,14 +469,20 @@ impl Planner {
             (self.config.iterations_per_order * input.orders.len() as u64)
                 .max(self.config.min_iterations),
         );
-        let budget = self.config.budget;
+        let interruptible_after = self.config.quick_budget.min(budget);
+        let signal = self.dispatch.planner_signal();
         let pool = self.pool.clone();
         let input = Arc::new(input);
         let job = input.clone();
         pool.spawn(move || {
             let started = Instant::now();
             let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                let deadline = Deadline { started, budget };
+                let deadline = Deadline {
+                    started,
+                    budget,
+                    interruptible_after,
+                    signal,
+                };
                 let state = CityState {
                     now: to_time(job.now),
                     couriers: &job.couriers,
@@ -502,6 +542,7 @@ mod tests {
     use tracker::LatestPosition;
 
     use super::*;
+    use crate::dispatch::Trigger;
     use crate::store::Snapshot;
 
     const NOW: OffsetDateTime = datetime!(2026-12-01 12:01 UTC);
@@ -626,6 +667,33 @@ mod tests {
             input.orders.is_empty(),
             "another courier must not be offered it"
         );
+    }
+
+    #[test]
+    fn an_urgent_trigger_ends_a_long_solve_once_it_ran_its_quick_share() {
+        let signal = Arc::new(crate::dispatch::PlannerSignal::default());
+        let deadline = Deadline {
+            started: Instant::now() - Duration::from_millis(200),
+            budget: Duration::from_secs(10),
+            interruptible_after: Duration::from_millis(150),
+            signal: signal.clone(),
+        };
+        assert!(deadline.used() < 0.1);
+        signal.trigger(Trigger::OffPlan);
+        assert!(deadline.used() < 0.1, "not urgent");
+        signal.trigger(Trigger::NewOrder);
+        assert!(deadline.used() >= 1.0);
+        // Not before its quick share.
+        let young = Deadline {
+            started: Instant::now(),
+            budget: Duration::from_secs(10),
+            interruptible_after: Duration::from_secs(5),
+            signal: signal.clone(),
+        };
+        assert!(young.used() < 0.1);
+        let taken = signal.take();
+        assert_eq!(taken, vec![Trigger::OffPlan, Trigger::NewOrder]);
+        assert!(!signal.is_urgent() && deadline.used() < 0.1);
     }
 
     #[test]

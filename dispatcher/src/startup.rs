@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use futures::future::BoxFuture;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use secrecy::ExposeSecret;
 use service::settings::Settings;
 use sqlx::PgPool;
@@ -35,14 +35,44 @@ use crate::live::map::{MapFeed, MapOptions};
 use crate::planner::Planner;
 use crate::store::{MemoryStore, PgStore, Store};
 
+/// Upper bounds of the replan-time histogram, seconds: 25 ms steps up to a second (the solve
+/// budget is below it), then coarser. A histogram rather than a summary, so quantiles can be
+/// computed over any period and summed across processes (the city simulation does).
+const REPLAN_BUCKETS: [f64; 46] = {
+    let mut b = [0.0; 46];
+    let mut i = 0;
+    while i < 40 {
+        b[i] = (i + 1) as f64 * 0.025;
+        i += 1;
+    }
+    let tail = [1.25, 1.5, 2.0, 3.0, 5.0, 10.0];
+    let mut j = 0;
+    while j < tail.len() {
+        b[40 + j] = tail[j];
+        j += 1;
+    }
+    b
+};
+
+/// The recorder's configuration: histograms where their buckets are chosen.
+fn prometheus_builder() -> PrometheusBuilder {
+    PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Full(crate::metric::PLANNER_REPLAN_SECONDS.into()),
+            &REPLAN_BUCKETS,
+        )
+        // The buckets are a non-empty constant, which is all this checks.
+        .expect("replan buckets are not empty")
+}
+
 /// The process-wide Prometheus recorder (installed once; tests build several applications).
 fn prometheus() -> PrometheusHandle {
     static HANDLE: std::sync::OnceLock<PrometheusHandle> = std::sync::OnceLock::new();
     HANDLE
         .get_or_init(|| {
-            PrometheusBuilder::new()
+            prometheus_builder()
                 .install_recorder()
-                .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder().handle())
+                .unwrap_or_else(|_| prometheus_builder().build_recorder().handle())
         })
         .clone()
 }

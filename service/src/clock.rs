@@ -16,6 +16,10 @@ enum Kind {
         start: OffsetDateTime,
         speedup: f64,
     },
+    Warped {
+        epoch: OffsetDateTime,
+        speedup: f64,
+    },
     Function(fn() -> OffsetDateTime),
 }
 
@@ -50,6 +54,20 @@ impl Clock {
         })
     }
 
+    /// Simulated time as a function of the system clock: `epoch + (system now - epoch) *
+    /// speedup` (speedups as in [`Clock::scaled`]). Unlike [`Clock::scaled`], every process
+    /// given the same epoch and speedup reads the same time, so a service restarted in the
+    /// middle of a simulated day (`dispatcher serve` with `CLOCK_EPOCH` and `CLOCK_SPEEDUP`)
+    /// carries on where it was and agrees with the simulation driving it.
+    pub fn warped(epoch: OffsetDateTime, speedup: f64) -> Clock {
+        let speedup = if speedup.is_finite() && speedup >= 0.01 {
+            speedup
+        } else {
+            1.0
+        };
+        Clock(Kind::Warped { epoch, speedup })
+    }
+
     /// A clock that asks `f` (tests).
     pub fn from_fn(f: fn() -> OffsetDateTime) -> Clock {
         Clock(Kind::Function(f))
@@ -64,6 +82,9 @@ impl Clock {
                 start,
                 speedup,
             } => start + wall.elapsed().mul_f64(speedup),
+            Kind::Warped { epoch, speedup } => {
+                epoch + (OffsetDateTime::now_utc() - epoch) * speedup
+            }
             Kind::Function(f) => f(),
         }
     }
@@ -71,7 +92,7 @@ impl Clock {
     /// Simulated seconds per wall second (1 unless scaled).
     pub fn speedup(&self) -> f64 {
         match self.0 {
-            Kind::Scaled { speedup, .. } => speedup,
+            Kind::Scaled { speedup, .. } | Kind::Warped { speedup, .. } => speedup,
             _ => 1.0,
         }
     }
@@ -95,6 +116,24 @@ mod tests {
         assert!(passed >= time::Duration::seconds(3), "{passed}");
         assert!(passed < time::Duration::seconds(30), "{passed}");
         assert_eq!(clock.wall(Duration::from_secs(60)), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn warped_clocks_with_one_epoch_agree_and_run_faster() {
+        let epoch = OffsetDateTime::now_utc() - time::Duration::minutes(1);
+        let (a, b) = (Clock::warped(epoch, 10.0), Clock::warped(epoch, 10.0));
+        let (ta, tb) = (a.now(), b.now());
+        assert!((ta - tb).abs() < time::Duration::seconds(1));
+        // A minute of wall time since the epoch is ten simulated minutes.
+        let ahead = ta - epoch;
+        assert!(
+            ahead > time::Duration::minutes(9) && ahead < time::Duration::minutes(11),
+            "{ahead}"
+        );
+        assert_eq!(a.wall(Duration::from_secs(10)), Duration::from_secs(1));
+        // At 1 it is the system clock.
+        let one = Clock::warped(epoch, 1.0).now() - OffsetDateTime::now_utc();
+        assert!(one.abs() < time::Duration::seconds(1));
     }
 
     #[test]

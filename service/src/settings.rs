@@ -5,6 +5,10 @@
 use std::net::SocketAddr;
 
 pub use secrecy::{ExposeSecret, SecretString};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::clock::Clock;
 
 /// The settings both services read.
 #[derive(Debug)]
@@ -25,6 +29,9 @@ pub struct Settings {
     pub max_connections: usize,
     /// `LOG_FORMAT`: JSON logs (`json`, the default) or human-readable ones (`text`).
     pub json_logs: bool,
+    /// `CLOCK_SPEEDUP` and `CLOCK_EPOCH`: simulated time for city simulations
+    /// ([`Clock::warped`]); the system clock when `CLOCK_SPEEDUP` is unset or 1.
+    pub clock: Clock,
 }
 
 /// Default of `HTTP_ADDR`.
@@ -67,6 +74,12 @@ pub enum SettingsError {
     /// `LOG_FORMAT` is neither `json` nor `text`.
     #[error("LOG_FORMAT={0:?}: expected json or text")]
     LogFormat(String),
+    /// `CLOCK_SPEEDUP` is not a number from 0.01 to 10000.
+    #[error("CLOCK_SPEEDUP={0:?}: expected a number from 0.01 to 10000")]
+    Speedup(String),
+    /// `CLOCK_EPOCH` is not an RFC 3339 time.
+    #[error("CLOCK_EPOCH={0:?}: expected an RFC 3339 time")]
+    Epoch(String),
 }
 
 impl Settings {
@@ -127,6 +140,21 @@ impl Settings {
                 _ => return Err(SettingsError::LogFormat(v)),
             },
         };
+        let clock = match var("CLOCK_SPEEDUP") {
+            None => Clock::system(),
+            Some(v) => match v.trim().parse::<f64>() {
+                Ok(1.0) => Clock::system(),
+                Ok(x) if (0.01..=10_000.0).contains(&x) => {
+                    let epoch = match var("CLOCK_EPOCH") {
+                        None => OffsetDateTime::now_utc(),
+                        Some(e) => OffsetDateTime::parse(e.trim(), &Rfc3339)
+                            .map_err(|_| SettingsError::Epoch(e))?,
+                    };
+                    Clock::warped(epoch, x)
+                }
+                _ => return Err(SettingsError::Speedup(v)),
+            },
+        };
         Ok(Settings {
             database_url: var("DATABASE_URL").map(SecretString::from),
             amqp_url: var("AMQP_URL").map(SecretString::from),
@@ -136,6 +164,7 @@ impl Settings {
             road_network: var("ROAD_NETWORK"),
             max_connections,
             json_logs,
+            clock,
         })
     }
 }
@@ -209,6 +238,43 @@ mod tests {
         assert_eq!(s.road_network.as_deref(), Some("osrm:http://osrm:5000"));
         assert_eq!(s.max_connections, 64);
         assert!(!s.json_logs);
+    }
+
+    #[test]
+    fn a_clock_speedup_warps_time_from_its_epoch() {
+        assert_eq!(read(&[]).unwrap().clock.speedup(), 1.0);
+        assert_eq!(
+            read(&[("CLOCK_SPEEDUP", "1")]).unwrap().clock.speedup(),
+            1.0
+        );
+        let s = read(&[
+            ("CLOCK_SPEEDUP", "4"),
+            ("CLOCK_EPOCH", "2026-12-01T12:00:00Z"),
+        ])
+        .unwrap();
+        assert_eq!(s.clock.speedup(), 4.0);
+        // Long after the epoch, four times as far ahead of it.
+        let epoch = time::macros::datetime!(2026-12-01 12:00 UTC);
+        let wall: time::Duration = OffsetDateTime::now_utc() - epoch;
+        let sim: time::Duration = s.clock.now() - epoch;
+        assert!(
+            (sim - wall * 4_i32).abs() < time::Duration::seconds(5),
+            "{sim} vs {wall}"
+        );
+        for bad in [
+            ("CLOCK_SPEEDUP", "fast"),
+            ("CLOCK_SPEEDUP", "0"),
+            ("CLOCK_SPEEDUP", "1e9"),
+        ] {
+            assert!(
+                matches!(read(&[bad]), Err(SettingsError::Speedup(_))),
+                "{bad:?}"
+            );
+        }
+        assert!(matches!(
+            read(&[("CLOCK_SPEEDUP", "2"), ("CLOCK_EPOCH", "noon")]),
+            Err(SettingsError::Epoch(_))
+        ));
     }
 
     #[test]

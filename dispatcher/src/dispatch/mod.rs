@@ -224,6 +224,27 @@ pub enum Trigger {
     Correction,
 }
 
+impl Trigger {
+    /// Whether someone waits on the next plan: a new order (its kitchen and its courier) or a
+    /// staff correction. Such a trigger cuts a long improvement run short and gets a quick run
+    /// of its own.
+    pub const fn is_urgent(self) -> bool {
+        matches!(self, Trigger::NewOrder | Trigger::Correction)
+    }
+
+    /// The metric label.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Trigger::NewOrder => "new_order",
+            Trigger::OrderChanged => "order_changed",
+            Trigger::Shift => "shift",
+            Trigger::CourierStatus => "courier_status",
+            Trigger::OffPlan => "off_plan",
+            Trigger::Correction => "correction",
+        }
+    }
+}
+
 /// The core. Cheap to clone; all clones share one state.
 #[derive(Clone)]
 pub struct Dispatch {
@@ -237,8 +258,8 @@ struct Inner {
     store: Arc<dyn Store>,
     /// The committed state, for checks and reads.
     state: Mutex<State>,
-    /// Serialises check-commit-apply.
-    write: tokio::sync::Mutex<()>,
+    /// Serialises check-commit-apply (owned guards: the commit task holds it).
+    write: Arc<tokio::sync::Mutex<()>>,
     /// Changes for the live feeds.
     changes: broadcast::Sender<Change>,
     /// Wakes the outbox relay after a commit with events.
@@ -252,11 +273,15 @@ struct Inner {
 pub struct PlannerSignal {
     notify: Notify,
     pending: Mutex<Vec<Trigger>>,
+    /// An urgent trigger came since the last [`PlannerSignal::take`] (read by the solver's
+    /// budget, without the lock).
+    urgent: std::sync::atomic::AtomicBool,
 }
 
 impl PlannerSignal {
     /// Asks for a replan.
     pub fn trigger(&self, why: Trigger) {
+        metrics::counter!(crate::metric::PLANNER_TRIGGERS, "reason" => why.name()).increment(1);
         let mut pending = self
             .pending
             .lock()
@@ -264,29 +289,40 @@ impl PlannerSignal {
         if !pending.contains(&why) {
             pending.push(why);
         }
+        if why.is_urgent() {
+            self.urgent
+                .store(true, std::sync::atomic::Ordering::Release);
+        }
         drop(pending);
         self.notify.notify_one();
     }
 
-    /// Forgets pending reasons: the run about to start covers them.
-    pub fn clear(&self) {
-        self.pending
+    /// Takes the pending reasons: the run about to start covers them.
+    pub fn take(&self) -> Vec<Trigger> {
+        let mut pending = self
+            .pending
             .lock()
-            .expect("the planner signal lock is never poisoned")
-            .clear();
+            .expect("the planner signal lock is never poisoned");
+        self.urgent
+            .store(false, std::sync::atomic::Ordering::Release);
+        std::mem::take(&mut *pending)
     }
 
-    /// Waits until some trigger arrived, then takes every reason pending.
-    pub async fn wait(&self) -> Vec<Trigger> {
+    /// Whether an urgent trigger is pending.
+    pub fn is_urgent(&self) -> bool {
+        self.urgent.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Waits until some trigger is pending (the caller then [`PlannerSignal::take`]s them).
+    pub async fn wait(&self) {
         loop {
+            if !self
+                .pending
+                .lock()
+                .expect("the planner signal lock is never poisoned")
+                .is_empty()
             {
-                let mut pending = self
-                    .pending
-                    .lock()
-                    .expect("the planner signal lock is never poisoned");
-                if !pending.is_empty() {
-                    return std::mem::take(&mut *pending);
-                }
+                return;
             }
             self.notify.notified().await;
         }
@@ -317,7 +353,7 @@ impl Dispatch {
                 clock,
                 store,
                 state: Mutex::new(State::from_snapshot(snapshot)),
-                write: tokio::sync::Mutex::new(()),
+                write: Arc::new(tokio::sync::Mutex::new(())),
                 changes,
                 outbox: Arc::new(Notify::new()),
                 planner: Arc::new(PlannerSignal::default()),
@@ -389,18 +425,48 @@ impl Dispatch {
     /// Writes a batch built from the current state and applies it; the check-commit-apply step
     /// every command goes through. `build` sees the state and returns the batch, the triggers
     /// for the planner and a value for the caller; it must not change anything itself.
+    ///
+    /// Cancel-safe: once the batch is built, its commit and apply run in a task of their own
+    /// that finishes even when the caller is dropped (an HTTP client hanging up, a timeout).
+    /// A commit abandoned half-way would otherwise leave a transaction open on a pooled
+    /// connection, or the store ahead of memory.
     async fn change<T>(
         &self,
         build: impl FnOnce(&State, OffsetDateTime) -> Result<(Batch, Vec<Trigger>, T), DispatchError>,
     ) -> Result<T, DispatchError> {
-        let _write = self.inner.write.lock().await;
+        let wait = std::time::Instant::now();
+        let write = self.inner.write.clone().lock_owned().await;
+        metrics::histogram!(crate::metric::CHANGE_WAIT_SECONDS)
+            .record(wait.elapsed().as_secs_f64());
         let now = self.now();
         let (batch, triggers, value) = self.read(|s| build(s, now))?;
         if batch.is_empty() {
             return Ok(value);
         }
+        let this = self.clone();
+        tokio::spawn(async move {
+            let _write = write;
+            this.commit_and_apply(batch, triggers).await
+        })
+        .await
+        .map_err(|e| {
+            DispatchError::Unavailable(anyhow::anyhow!("the commit task failed: {e}"))
+        })??;
+        Ok(value)
+    }
+
+    /// Commits `batch` and applies it to memory (under the write lock the caller holds), then
+    /// tells the feeds, the relay and the planner.
+    async fn commit_and_apply(
+        &self,
+        batch: Batch,
+        triggers: Vec<Trigger>,
+    ) -> Result<(), DispatchError> {
         let has_events = !batch.outbox.is_empty();
-        match self.inner.store.commit(batch.clone()).await {
+        let started = std::time::Instant::now();
+        let committed = self.inner.store.commit(batch.clone()).await;
+        metrics::histogram!(crate::metric::COMMIT_SECONDS).record(started.elapsed().as_secs_f64());
+        match committed {
             Ok(()) => {}
             Err(StoreError::Unavailable(e)) => {
                 // The commit may or may not have happened: memory must follow the store.
@@ -424,7 +490,7 @@ impl Dispatch {
         for t in triggers {
             self.inner.planner.trigger(t);
         }
-        Ok(value)
+        Ok(())
     }
 
     /// Replaces memory with what the store holds, when it answers.
@@ -463,5 +529,124 @@ impl Dispatch {
     /// [`DispatchError::Unavailable`].
     pub async fn seen(&self, key: &InboxKey) -> Result<bool, DispatchError> {
         Ok(self.inner.store.seen(&key.message_id).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use async_trait::async_trait;
+    use service::auth::{Role, TokenVerifier};
+
+    use super::*;
+    use crate::records::OutboxEvent;
+    use crate::store::{MemoryStore, OrderQuery, Snapshot};
+
+    /// A memory store whose commits wait for a gate to open, to drop a change mid-commit.
+    struct GatedStore {
+        inner: MemoryStore,
+        gate: Notify,
+        entered: Notify,
+        closed: AtomicBool,
+    }
+
+    #[async_trait]
+    impl Store for GatedStore {
+        async fn load(&self) -> Result<Snapshot, StoreError> {
+            self.inner.load().await
+        }
+        async fn commit(&self, batch: Batch) -> Result<(), StoreError> {
+            if self.closed.load(Ordering::SeqCst) {
+                self.entered.notify_one();
+                self.gate.notified().await;
+            }
+            self.inner.commit(batch).await
+        }
+        async fn seen(&self, message_id: &str) -> Result<bool, StoreError> {
+            self.inner.seen(message_id).await
+        }
+        async fn order(&self, id: &OrderId) -> Result<Option<OrderRecord>, StoreError> {
+            self.inner.order(id).await
+        }
+        async fn order_by_tracking_id(
+            &self,
+            tracking_id: &str,
+        ) -> Result<Option<OrderRecord>, StoreError> {
+            self.inner.order_by_tracking_id(tracking_id).await
+        }
+        async fn orders(&self, query: &OrderQuery) -> Result<Vec<OrderRecord>, StoreError> {
+            self.inner.orders(query).await
+        }
+        async fn timeline(&self, id: &OrderId) -> Result<Vec<TimelineEntry>, StoreError> {
+            self.inner.timeline(id).await
+        }
+        async fn pending_outbox(&self, limit: usize) -> Result<Vec<OutboxEvent>, StoreError> {
+            self.inner.pending_outbox(limit).await
+        }
+        async fn mark_sent(&self, ids: &[i64]) -> Result<(), StoreError> {
+            self.inner.mark_sent(ids).await
+        }
+        async fn create_token(
+            &self,
+            role: Role,
+            courier: Option<&CourierId>,
+            restaurants: &[RestaurantId],
+        ) -> Result<String, StoreError> {
+            self.inner.create_token(role, courier, restaurants).await
+        }
+        fn verifier(&self) -> Arc<dyn TokenVerifier> {
+            self.inner.verifier()
+        }
+        async fn healthy(&self) -> bool {
+            true
+        }
+    }
+
+    #[tokio::test]
+    async fn a_change_dropped_mid_commit_still_lands_in_memory_and_store_alike() {
+        let store = Arc::new(GatedStore {
+            inner: MemoryStore::new(),
+            gate: Notify::new(),
+            entered: Notify::new(),
+            closed: AtomicBool::new(true),
+        });
+        let dispatch = Dispatch::load(store.clone()).await.unwrap();
+        let register = {
+            let dispatch = dispatch.clone();
+            tokio::spawn(async move {
+                dispatch
+                    .register_courier(NewCourier {
+                        name: "Ada".into(),
+                        vehicle: VehicleKind::Bike,
+                        device_id: "phone-1".into(),
+                        capacity: None,
+                    })
+                    .await
+            })
+        };
+        // The commit has begun; the caller goes away (as a handler does when its client hangs
+        // up), then the store finishes.
+        store.entered.notified().await;
+        register.abort();
+        assert!(register.await.unwrap_err().is_cancelled());
+        store.closed.store(false, Ordering::SeqCst);
+        store.gate.notify_one();
+        // The next change waits for the abandoned one and sees it.
+        let again = dispatch
+            .register_courier(NewCourier {
+                name: "Ada".into(),
+                vehicle: VehicleKind::Bike,
+                device_id: "phone-1".into(),
+                capacity: None,
+            })
+            .await;
+        assert!(
+            matches!(again, Err(DispatchError::Conflict { .. })),
+            "the device is taken by the first registration: {again:?}"
+        );
+        let in_memory = dispatch.read(|s| s.couriers().count());
+        let stored = store.inner.load().await.unwrap().couriers.len();
+        assert_eq!((in_memory, stored), (1, 1));
     }
 }

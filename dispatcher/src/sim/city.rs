@@ -81,9 +81,58 @@ pub fn speed_mps(vehicle: Vehicle) -> f64 {
     }
 }
 
+/// The shape of the order rate over time.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Curve {
+    /// A day: per courier per hour, the base rate plus lunch and dinner peaks (the demo's).
+    Day,
+    /// A benchmark run compressed into `length` from `start`: two peaks (at a third and at
+    /// three quarters of the run) over a base rate, averaging `mean_per_s` orders per second
+    /// and reaching `peak_per_s` at the top of each peak; no orders outside the run. Equal
+    /// mean and peak make a flat rate.
+    Run {
+        /// When the run starts (simulated time).
+        start: OffsetDateTime,
+        /// How long orders are placed.
+        length: Duration,
+        /// Mean orders per second over the run.
+        mean_per_s: f64,
+        /// Orders per second at the top of the peaks.
+        peak_per_s: f64,
+    },
+}
+
+impl Curve {
+    /// Width of a run's peaks, as a share of the run (one standard deviation).
+    const PEAK_WIDTH: f64 = 1.0 / 14.0;
+
+    /// The two peaks at `f` (share of the run, 0..1), 1 at their tops.
+    fn peaks(f: f64) -> f64 {
+        let bell = |centre: f64| (-((f - centre) / Self::PEAK_WIDTH).powi(2) / 2.0).exp();
+        (bell(1.0 / 3.0) + bell(0.75)).min(1.0)
+    }
+
+    /// The base rate under a run's peaks that makes its mean `mean` with tops at `peak`
+    /// (never negative: a mean too low for the peaks gives a base of zero).
+    fn run_base(mean: f64, peak: f64) -> f64 {
+        if peak <= mean {
+            return mean;
+        }
+        // The peaks' mean height over the run, integrated numerically.
+        const STEPS: usize = 2000;
+        let g = (0..STEPS)
+            .map(|i| Self::peaks((i as f64 + 0.5) / STEPS as f64))
+            .sum::<f64>()
+            / STEPS as f64;
+        ((mean - peak * g) / (1.0 - g)).max(0.0)
+    }
+}
+
 /// How many orders arrive when, and what happens to them.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Demand {
+    /// The rate's shape over time; the per-courier rates below are for [`Curve::Day`].
+    pub curve: Curve,
     /// Orders per courier per hour outside the peaks.
     pub base_per_courier_hour: f64,
     /// Extra orders per courier per hour at the top of the lunch peak (12:00).
@@ -105,6 +154,7 @@ pub struct Demand {
 impl Default for Demand {
     fn default() -> Self {
         Demand {
+            curve: Curve::Day,
             base_per_courier_hour: 0.5,
             lunch_per_courier_hour: 1.5,
             dinner_per_courier_hour: 2.0,
@@ -118,9 +168,25 @@ impl Default for Demand {
 }
 
 impl Demand {
-    /// Orders per second across a fleet of `couriers` at `at` (its hour of day, in its offset):
-    /// the base rate plus two bell-shaped peaks around 12:00 and 19:00.
+    /// Orders per second across a fleet of `couriers` at `at`. For [`Curve::Day`], by its hour
+    /// of day (in its offset): the base rate plus two bell-shaped peaks around 12:00 and 19:00;
+    /// for [`Curve::Run`], by where `at` falls in the run.
     pub fn orders_per_second(&self, at: OffsetDateTime, couriers: usize) -> f64 {
+        if let Curve::Run {
+            start,
+            length,
+            mean_per_s,
+            peak_per_s,
+        } = self.curve
+        {
+            let length = length.as_secs_f64();
+            let f = (at - start).as_seconds_f64() / length.max(1e-9);
+            if !(0.0..1.0).contains(&f) {
+                return 0.0;
+            }
+            let base = Curve::run_base(mean_per_s, peak_per_s);
+            return base + (peak_per_s - base).max(0.0) * Curve::peaks(f);
+        }
         let hour =
             f64::from(at.hour()) + f64::from(at.minute()) / 60.0 + f64::from(at.second()) / 3600.0;
         let bell = |centre: f64, width_h: f64| (-((hour - centre) / width_h).powi(2) / 2.0).exp();
@@ -423,6 +489,43 @@ mod tests {
         assert!((10..=80).contains(&cancelled), "{cancelled}");
         let late = orders.iter().filter(|o| o.late_by.is_some()).count();
         assert!((200..=400).contains(&late), "{late}");
+    }
+
+    #[test]
+    fn a_run_curve_has_its_mean_and_its_peaks() {
+        let start = datetime!(2026-12-01 12:00 UTC);
+        let length = Duration::from_secs(600);
+        let d = Demand {
+            curve: Curve::Run {
+                start,
+                length,
+                mean_per_s: 1.5,
+                peak_per_s: 3.0,
+            },
+            ..Demand::default()
+        };
+        let rate = |s: f64| d.orders_per_second(start + time::Duration::seconds_f64(s), 2000);
+        let mean = (0..600).map(|s| rate(f64::from(s) + 0.5)).sum::<f64>() / 600.0;
+        assert!((mean - 1.5).abs() < 0.01, "{mean}");
+        assert!((rate(200.0) - 3.0).abs() < 0.01, "{}", rate(200.0));
+        assert!((rate(450.0) - 3.0).abs() < 0.01, "{}", rate(450.0));
+        assert!(rate(20.0) < 1.0 && rate(20.0) > 0.3, "{}", rate(20.0));
+        assert_eq!(rate(-1.0), 0.0);
+        assert_eq!(rate(600.0), 0.0);
+        // Mean and peak equal: flat.
+        let flat = Demand {
+            curve: Curve::Run {
+                start,
+                length,
+                mean_per_s: 5.0,
+                peak_per_s: 5.0,
+            },
+            ..Demand::default()
+        };
+        assert_eq!(
+            flat.orders_per_second(start + time::Duration::minutes(3), 1),
+            5.0
+        );
     }
 
     #[test]

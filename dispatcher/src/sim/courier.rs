@@ -13,11 +13,12 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 
-use rand::SeedableRng;
+use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::city::{CourierSpec, Point, speed_mps, within};
 use super::link::{Event, EventError, Fix, Http, Link, Route, Stop, StopKind, TransportPlan};
+use super::probe::OrderProbe;
 use super::{Endpoints, SimCounters};
 
 /// Gives a courier's API token: the demo mints them in memory, tests against `serve` create them
@@ -43,6 +44,17 @@ pub struct CourierOptions {
     /// When set, a socket phone drops its connection this often (wall time) and resumes with
     /// `since`.
     pub drop_connection_every: Option<Duration>,
+    /// Share of the socket phones that drop their connection (when `drop_connection_every` is
+    /// set); each starts at a random point of the period.
+    pub drop_share: f64,
+    /// Share of drop-offs where the customer cannot be found: the phone taps `failed` with a
+    /// reason instead of `delivered`.
+    pub fail_share: f64,
+    /// Share of couriers who end their shift early, at a random moment within `leave_within`
+    /// of the start (simulated time), once their hands are empty.
+    pub leave_share: f64,
+    /// See `leave_share`.
+    pub leave_within: Duration,
 }
 
 impl Default for CourierOptions {
@@ -55,6 +67,10 @@ impl Default for CourierOptions {
             handover: Duration::from_secs(60),
             shift_ends_at: None,
             drop_connection_every: None,
+            drop_share: 1.0,
+            fail_share: 0.0,
+            leave_share: 0.0,
+            leave_within: Duration::ZERO,
         }
     }
 }
@@ -79,6 +95,7 @@ pub(crate) struct Shared {
     pub clock: service::clock::Clock,
     pub options: CourierOptions,
     pub counters: Arc<SimCounters>,
+    pub probe: Arc<OrderProbe>,
 }
 
 /// Retries `f` until it succeeds or `shutdown`; `None` when shut down.
@@ -215,11 +232,13 @@ impl Phone {
 
     fn event(&mut self, stop: &Stop, kind: &'static str, completes: bool) {
         self.events += 1;
+        let reason = (kind == "failed").then(|| "customer not found at the door".to_string());
         self.pending = Some(Pending {
             event: Event {
                 client_id: format!("{}-e{}", self.spec.device_id, self.events),
                 order_id: stop.order_id.clone(),
                 kind,
+                reason,
             },
             stop: (stop.order_id.clone(), stop.kind),
             completes,
@@ -262,6 +281,7 @@ pub(crate) async fn run_courier(
             token,
             courier_id: id.clone(),
             device_id: spec.device_id.clone(),
+            probe: shared.probe.clone(),
         },
         shared.options.route_poll,
         shutdown.clone(),
@@ -291,7 +311,25 @@ pub(crate) async fn run_courier(
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last = clock.now();
     let mut last_report: Option<(OffsetDateTime, Instant)> = None;
-    let mut last_drop = Instant::now();
+    // This phone's draws: whether (and from when) it drops its connection, and whether it
+    // leaves early.
+    let drops = options
+        .drop_connection_every
+        .filter(|_| phone.rng.random_bool(options.drop_share.clamp(0.0, 1.0)));
+    let mut last_drop = match drops {
+        Some(every) => Instant::now()
+            .checked_sub(every.mul_f64(phone.rng.random::<f64>()))
+            .unwrap_or_else(Instant::now),
+        None => Instant::now(),
+    };
+    let leaves_at = phone
+        .rng
+        .random_bool(options.leave_share.clamp(0.0, 1.0))
+        .then(|| last + options.leave_within.mul_f64(phone.rng.random::<f64>()));
+    let shift_ends_at = match (options.shift_ends_at, leaves_at) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
     let mut heading = 0.0;
     let mut moving = false;
     let mut reconnects = 0;
@@ -304,7 +342,7 @@ pub(crate) async fn run_courier(
         let dt = (now - last).as_seconds_f64().max(0.0);
         last = now;
 
-        if let Some(every) = options.drop_connection_every
+        if let Some(every) = drops
             && last_drop.elapsed() >= every
         {
             last_drop = Instant::now();
@@ -341,6 +379,10 @@ pub(crate) async fn run_courier(
                             }
                             "delivered" => {
                                 counters.bump(&counters.delivered);
+                                phone.in_hand.remove(&event.order_id);
+                            }
+                            "failed" => {
+                                counters.bump(&counters.failed);
                                 phone.in_hand.remove(&event.order_id);
                             }
                             _ => {}
@@ -401,7 +443,15 @@ pub(crate) async fn run_courier(
                                 phone.event(&stop, "picked_up", true);
                             }
                         }
-                        StopKind::Dropoff if handed => phone.event(&stop, "delivered", true),
+                        StopKind::Dropoff if handed => {
+                            let kind = if phone.rng.random_bool(options.fail_share.clamp(0.0, 1.0))
+                            {
+                                "failed"
+                            } else {
+                                "delivered"
+                            };
+                            phone.event(&stop, kind, true);
+                        }
                         StopKind::Dropoff => {}
                     }
                 }
@@ -424,7 +474,7 @@ pub(crate) async fn run_courier(
                     phone.roam = None;
                 }
             }
-            if let Some(end) = options.shift_ends_at
+            if let Some(end) = shift_ends_at
                 && now >= end
                 && phone.in_hand.is_empty()
             {

@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::SimCounters;
 use super::city::{City, PlannedOrder};
+use super::probe::OrderProbe;
 use crate::bus::{self, Publisher, Topology};
 use crate::wire::{LatLon, OrderCancelled, OrderCreated, OrderReady, RestaurantBody};
 
@@ -235,6 +236,7 @@ pub(crate) async fn run_kitchens(
     clock: service::clock::Clock,
     max_orders: Option<u64>,
     counters: Arc<SimCounters>,
+    probe: Arc<OrderProbe>,
     shutdown: CancellationToken,
 ) {
     let mut events = port.events();
@@ -289,8 +291,12 @@ pub(crate) async fn run_kitchens(
             }
             let body = created_body(&city, &order);
             let id = format!("{}:created", order.id);
+            probe.placed(&order.id);
             match port.publish("order.created", &id, body).await {
-                Ok(()) => counters.bump(&counters.orders_placed),
+                Ok(()) => {
+                    counters.bump(&counters.orders_placed);
+                    probe.published(&order.id);
+                }
                 Err(error) => {
                     tracing::warn!(error = format!("{error:#}"), order_id = %order.id, "A simulated order could not be placed.")
                 }

@@ -20,12 +20,16 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
 use super::city::Point;
+use super::probe::OrderProbe;
 
 /// How a phone reaches the service.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Transport {
     /// The courier WebSocket.
     Socket,
+    /// The courier WebSocket for routes and events, positions to the OsmAnd endpoint (a phone
+    /// running the courier app beside Traccar Client or OsmAnd).
+    SocketWithOsmand,
     /// REST polling and the OsmAnd endpoint.
     Rest,
 }
@@ -52,21 +56,39 @@ pub enum TransportPlan {
         /// Share of couriers on the socket.
         socket_share: f64,
     },
+    /// Every courier on the socket; each sends its positions to the OsmAnd endpoint with
+    /// probability `osmand_share`, over the socket otherwise.
+    Phones {
+        /// Seeds the draws.
+        seed: u64,
+        /// Share of couriers whose positions go to the OsmAnd endpoint.
+        osmand_share: f64,
+    },
 }
 
 impl TransportPlan {
     /// The transport of courier number `index`.
     pub fn for_courier(&self, index: usize) -> Transport {
+        let draw = |seed: u64, p: f64| {
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(
+                seed ^ (index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+            );
+            rng.random_bool(p.clamp(0.0, 1.0))
+        };
         match *self {
             TransportPlan::Every(t) => t,
             TransportPlan::Mixed { seed, socket_share } => {
-                let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(
-                    seed ^ (index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15),
-                );
-                if rng.random_bool(socket_share.clamp(0.0, 1.0)) {
+                if draw(seed, socket_share) {
                     Transport::Socket
                 } else {
                     Transport::Rest
+                }
+            }
+            TransportPlan::Phones { seed, osmand_share } => {
+                if draw(seed, osmand_share) {
+                    Transport::SocketWithOsmand
+                } else {
+                    Transport::Socket
                 }
             }
         }
@@ -118,6 +140,13 @@ pub struct Route {
     pub stops: Vec<Stop>,
 }
 
+impl Route {
+    /// The orders it names.
+    pub fn order_ids(&self) -> impl Iterator<Item = &str> {
+        self.stops.iter().map(|s| s.order_id.as_str())
+    }
+}
+
 /// A courier status event to send.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Event {
@@ -127,6 +156,8 @@ pub struct Event {
     pub order_id: String,
     /// `arrived`, `picked_up`, `delivered` or `failed`.
     pub kind: &'static str,
+    /// Why (`failed` only).
+    pub reason: Option<String>,
 }
 
 /// A position fix.
@@ -168,6 +199,8 @@ pub(crate) struct Http {
     pub courier_id: String,
     /// The phone's device id.
     pub device_id: String,
+    /// Told about every route the phone receives.
+    pub probe: Arc<OrderProbe>,
 }
 
 fn rfc3339(t: OffsetDateTime) -> String {
@@ -191,7 +224,10 @@ impl Link {
         let rest = RestLink::new(http.clone(), route_poll);
         match transport {
             Transport::Rest => Link::Rest(rest),
-            Transport::Socket => Link::Socket(SocketLink::start(http, rest, shutdown)),
+            Transport::Socket => Link::Socket(SocketLink::start(http, rest, false, shutdown)),
+            Transport::SocketWithOsmand => {
+                Link::Socket(SocketLink::start(http, rest, true, shutdown))
+            }
         }
     }
 
@@ -217,7 +253,7 @@ impl Link {
     pub async fn positions(&mut self, fixes: &[Fix]) -> anyhow::Result<u64> {
         match self {
             Link::Rest(l) => l.positions(fixes).await,
-            Link::Socket(l) if l.fell_back() => l.rest.positions(fixes).await,
+            Link::Socket(l) if l.fell_back() || l.osmand_positions => l.rest.positions(fixes).await,
             Link::Socket(l) => l.positions(fixes).await,
         }
     }
@@ -290,6 +326,7 @@ impl RestLink {
             return Ok(None);
         }
         self.seq = Some(route.seq);
+        self.http.probe.routed(route.order_ids());
         Ok(Some(route))
     }
 
@@ -307,6 +344,7 @@ impl RestLink {
                 "order_id": event.order_id,
                 "type": event.kind,
                 "client_id": event.client_id,
+                "reason": event.reason,
             }))
             .send()
             .await
@@ -401,6 +439,8 @@ pub(crate) struct SocketLink {
     reconnects: Arc<AtomicU64>,
     /// Numbers position batches.
     batches: u64,
+    /// Positions go to the OsmAnd endpoint, not over the socket.
+    osmand_positions: bool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -408,7 +448,12 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl SocketLink {
-    fn start(http: Http, rest: RestLink, shutdown: CancellationToken) -> Self {
+    fn start(
+        http: Http,
+        rest: RestLink,
+        osmand_positions: bool,
+        shutdown: CancellationToken,
+    ) -> Self {
         let (out, rx) = mpsc::channel(256);
         let link = SocketLink {
             rest,
@@ -419,6 +464,7 @@ impl SocketLink {
             fallback: Arc::default(),
             reconnects: Arc::default(),
             batches: 0,
+            osmand_positions,
         };
         let task = SocketTask {
             http,
@@ -463,6 +509,7 @@ impl SocketLink {
             "client_id": event.client_id,
             "order_id": event.order_id,
             "event": event.kind,
+            "reason": event.reason,
         });
         self.ask(&event.client_id, frame).await.map(|_| ())
     }
@@ -603,6 +650,7 @@ impl SocketTask {
         match frame["type"].as_str() {
             Some("route") => {
                 let route: Route = serde_json::from_value(frame).ok()?;
+                self.http.probe.routed(route.order_ids());
                 self.seq = self.seq.max(route.seq);
                 let seq = route.seq;
                 *lock(&self.latest) = Some(route);

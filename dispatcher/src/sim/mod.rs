@@ -12,6 +12,7 @@ pub mod city;
 pub mod courier;
 pub mod kitchen;
 pub mod link;
+pub mod probe;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,10 +21,11 @@ use serde::Serialize;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-pub use city::{City, CityConfig, Demand, Point, VehicleMix};
+pub use city::{City, CityConfig, Curve, Demand, Point, VehicleMix};
 pub use courier::{CourierOptions, TokenSource, step_towards};
 pub use kitchen::{AmqpKitchenPort, KitchenPort};
 pub use link::{Transport, TransportPlan};
+pub use probe::{OrderProbe, RouteLatency};
 
 /// Where the service listens.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -78,6 +80,8 @@ pub struct SimCounters {
     pub routes_received: AtomicU64,
     /// Socket reconnections.
     pub reconnects: AtomicU64,
+    /// Deliveries the phones reported as failed (customer not found), with a reason.
+    pub failed: AtomicU64,
 }
 
 impl SimCounters {
@@ -107,6 +111,7 @@ impl SimCounters {
             events_refused: get(&self.events_refused),
             routes_received: get(&self.routes_received),
             reconnects: get(&self.reconnects),
+            failed: get(&self.failed),
         }
     }
 }
@@ -129,19 +134,46 @@ pub struct SimStats {
     pub events_refused: u64,
     pub routes_received: u64,
     pub reconnects: u64,
+    pub failed: u64,
 }
 
 /// The running simulation.
 pub struct SimHandle {
     /// What happened so far.
     pub counters: Arc<SimCounters>,
+    /// Order-to-route latencies.
+    pub probe: Arc<OrderProbe>,
     /// The city as laid out (restaurants, fleet).
     pub city: City,
     /// The kitchens and the phones.
     tasks: JoinSet<()>,
+    /// The simulated clock.
+    clock: service::clock::Clock,
+    /// Stops every actor.
+    shutdown: CancellationToken,
 }
 
 impl SimHandle {
+    /// Starts the kitchens on `port`, placing orders on `demand` (at most `max_orders`).
+    pub fn start_kitchens(
+        &mut self,
+        port: Arc<dyn KitchenPort>,
+        demand: Demand,
+        max_orders: Option<u64>,
+    ) {
+        let mut city = self.city.clone();
+        city.config.demand = demand;
+        self.tasks.spawn(kitchen::run_kitchens(
+            city,
+            port,
+            self.clock,
+            max_orders,
+            self.counters.clone(),
+            self.probe.clone(),
+            self.shutdown.clone(),
+        ));
+    }
+
     /// The counters now.
     pub fn stats(&self) -> SimStats {
         self.counters.snapshot()
@@ -164,17 +196,26 @@ pub fn run(
     clock: service::clock::Clock,
     shutdown: CancellationToken,
 ) -> SimHandle {
+    let demand = config.city.demand;
+    let max_orders = config.max_orders;
+    let mut handle = run_couriers(config, endpoints, tokens, clock, shutdown);
+    handle.start_kitchens(kitchen, demand, max_orders);
+    handle
+}
+
+/// Starts only the couriers of `config` (the kitchens wait for [`SimHandle::start_kitchens`]),
+/// so a fleet can be on shift before the first order, as a real one is before lunch.
+pub fn run_couriers(
+    config: SimConfig,
+    endpoints: Endpoints,
+    tokens: TokenSource,
+    clock: service::clock::Clock,
+    shutdown: CancellationToken,
+) -> SimHandle {
     let counters = Arc::new(SimCounters::default());
+    let probe = Arc::new(OrderProbe::default());
     let city = City::new(config.city.clone());
     let mut tasks = JoinSet::new();
-    tasks.spawn(kitchen::run_kitchens(
-        city.clone(),
-        kitchen,
-        clock,
-        config.max_orders,
-        counters.clone(),
-        shutdown.clone(),
-    ));
     let shared = Arc::new(courier::Shared {
         http: reqwest::Client::new(),
         endpoints,
@@ -182,13 +223,17 @@ pub fn run(
         clock,
         options: config.couriers.clone(),
         counters: counters.clone(),
+        probe: probe.clone(),
     });
     for spec in city.couriers.clone() {
         tasks.spawn(courier::run_courier(spec, shared.clone(), shutdown.clone()));
     }
     SimHandle {
         counters,
+        probe,
         city,
         tasks,
+        clock,
+        shutdown,
     }
 }

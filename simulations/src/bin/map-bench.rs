@@ -28,6 +28,7 @@ use futures::StreamExt;
 use optimizer::model::{Coordinates, CourierId, VehicleKind};
 use serde::Deserialize;
 use service::auth::{Principal, StaticTokens};
+use simulations::stats::{cpu_seconds, quantile};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tokio_tungstenite::tungstenite::Message;
@@ -53,20 +54,6 @@ struct Args {
 
 /// Offer instants by (courier index, fix time in ns since the epoch).
 type Offers = Mutex<HashMap<(u32, i128), Instant>>;
-
-/// Clock ticks per second of `/proc` CPU times (`CLK_TCK`, 100 on Linux).
-const CLOCK_TICKS: f64 = 100.0;
-
-/// User plus system CPU seconds from a `/proc/.../stat` file.
-fn cpu_seconds(path: &str) -> anyhow::Result<f64> {
-    let stat = std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?;
-    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
-    let rest = stat.rsplit_once(')').context("a stat line")?.1;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: f64 = fields.get(11).context("utime")?.parse()?;
-    let stime: f64 = fields.get(12).context("stime")?.parse()?;
-    Ok((utime + stime) / CLOCK_TICKS)
-}
 
 #[derive(Deserialize)]
 struct FrameIn {
@@ -211,14 +198,6 @@ async fn client(
         }
     }
     Ok(report)
-}
-
-fn percentile(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = ((sorted.len() as f64 - 1.0) * q).round() as usize;
-    sorted[rank.min(sorted.len() - 1)]
 }
 
 #[tokio::main]
@@ -371,8 +350,8 @@ async fn main() -> anyhow::Result<()> {
         "couriers": args.couriers,
         "clients": args.clients,
         "positions_per_s": positions_per_s.round(),
-        "delay_p50_ms": round1(percentile(&delays, 0.50)),
-        "delay_p99_ms": round1(percentile(&delays, 0.99)),
+        "delay_p50_ms": round1(quantile(&delays, 0.50).unwrap_or(f64::NAN)),
+        "delay_p99_ms": round1(quantile(&delays, 0.99).unwrap_or(f64::NAN)),
         "delay_max_ms": round1(delays.last().copied().unwrap_or(f64::NAN)),
         "cpu_cores_feed": round3(server_cores - baseline_cores),
         "frames_per_s_per_client": round1(frames as f64 / n / elapsed),

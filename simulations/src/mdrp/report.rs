@@ -11,6 +11,8 @@ use serde::Serialize;
 
 use super::instance::{Instance, Place};
 use super::sim::Outcome;
+use crate::stats::mean;
+use crate::stats::quantile;
 
 /// The metrics line `mdrp` prints; every figure is measured in the run.
 #[derive(Clone, Debug, Serialize)]
@@ -207,41 +209,4 @@ pub fn moves(instance: &Instance, outcome: &Outcome) -> String {
 #[allow(clippy::cast_precision_loss)] // minutes are far below 2^52
 fn to_f64(x: i64) -> f64 {
     x as f64
-}
-
-#[allow(clippy::cast_precision_loss)] // counts are far below 2^52
-fn mean(xs: &[f64]) -> Option<f64> {
-    (!xs.is_empty()).then(|| xs.iter().sum::<f64>() / xs.len() as f64)
-}
-
-/// Linear-interpolation quantile (pandas' default).
-#[must_use]
-pub fn quantile(xs: &[f64], q: f64) -> Option<f64> {
-    if xs.is_empty() {
-        return None;
-    }
-    let mut v = xs.to_vec();
-    v.sort_by(f64::total_cmp);
-    #[allow(clippy::cast_precision_loss)]
-    let pos = q * (v.len() - 1) as f64;
-    // pos lies in [0, len - 1], so the casts are exact indices.
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    let lo = pos.floor() as usize;
-    let hi = (lo + 1).min(v.len() - 1);
-    #[allow(clippy::cast_precision_loss)]
-    let frac = pos - lo as f64;
-    Some(v[lo] + (v[hi] - v[lo]) * frac)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::quantile;
-
-    #[test]
-    fn quantiles_interpolate_linearly_like_pandas() {
-        let xs = [4.0, 1.0, 3.0, 2.0];
-        assert_eq!(quantile(&xs, 0.5), Some(2.5));
-        assert!((quantile(&xs, 0.9).unwrap() - 3.7).abs() < 1e-12);
-        assert_eq!(quantile(&[], 0.9), None);
-    }
 }
