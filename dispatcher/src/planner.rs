@@ -295,12 +295,7 @@ fn previous_plan(
 
 /// The stored name of an unassigned reason.
 pub fn reason_name(reason: UnassignedReason) -> &'static str {
-    match reason {
-        UnassignedReason::NoCourierAvailable => "no_courier_available",
-        UnassignedReason::TooLarge => "too_large",
-        UnassignedReason::TimeWindows => "time_windows",
-        UnassignedReason::NotPlanned => "not_planned",
-    }
+    reason.as_str()
 }
 
 /// What one planning run did, for metrics and tests.
