@@ -46,4 +46,4 @@ pub use replan::{CityState, PlanDiff, ReplanConfig, Replanned, replan};
 pub use solver::{
     Budget, SolveStats, Solved, SolverConfig, Unlimited, routes_of, solve, solve_from,
 };
-pub use travel::{RoundedUp, StraightLine, TravelError, TravelModel, TravelTable};
+pub use travel::{RoundedUp, StraightLine, TravelError, TravelModel, TravelTable, Ways};

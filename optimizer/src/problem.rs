@@ -13,7 +13,7 @@ use crate::model::{
 };
 use crate::objective::Objective;
 use crate::spatial::lon_scale_of;
-use crate::travel::{TravelError, TravelModel, TravelTable, table_of};
+use crate::travel::{TravelError, TravelModel, TravelTable, Ways, table_for};
 
 /// Why a problem could not be built from the given couriers and orders.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -193,11 +193,11 @@ impl Problem {
         self.travel.distance(self.vehicles[v].profile, a, b)
     }
 
-    /// Distance between two places for the first profile: how related two places are, for
-    /// choices that belong to no courier.
+    /// How related two places are, for choices that belong to no courier
+    /// ([`TravelTable::relatedness`]).
     #[inline]
     pub(crate) fn related_distance(&self, a: usize, b: usize) -> f64 {
-        self.travel.distance(0, a, b)
+        self.travel.relatedness(a, b)
     }
 
     /// Latest service start of node `n` on vehicle `v`: its window, and for pickups the shift end.
@@ -448,7 +448,16 @@ impl ProblemBuilder<'_> {
             profiles.push(Ride::of_kind(VehicleKind::Car));
         }
         let lon_scale = lon_scale_of(&places);
-        let travel = table_of(&self.travel, &places, &profiles)?;
+        // Orders' stops are reached and left; couriers only leave their start, and reach their
+        // end place.
+        let mut ways = vec![Ways::Both; nodes.len()];
+        for v in &vehicles {
+            ways.push(Ways::Out);
+            if v.end_place.is_some() {
+                ways.push(Ways::In);
+            }
+        }
+        let travel = table_for(&self.travel, &places, &ways, &profiles)?;
         Ok(Problem {
             nodes,
             jobs,

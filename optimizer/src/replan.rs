@@ -26,7 +26,7 @@ use crate::model::{
 use crate::objective::Objective;
 use crate::problem::{Problem, ProblemError};
 use crate::solver::{Budget, SolveStats, SolverConfig, routes_of, solve_from};
-use crate::travel::{TravelModel, table_of};
+use crate::travel::{TravelModel, Ways, table_for};
 
 /// Settings of the replanning rules.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -283,7 +283,10 @@ fn drive_times(
     if places.is_empty() {
         return Ok(vec![0.0; couriers.len()]);
     }
-    let table = table_of(travel, &places, &profiles)?;
+    let ways: Vec<Ways> = (0..places.len())
+        .map(|i| if i % 2 == 0 { Ways::Out } else { Ways::In })
+        .collect();
+    let table = table_for(travel, &places, &ways, &profiles)?;
     Ok(asks
         .into_iter()
         .map(|ask| ask.map_or(0.0, |(profile, at)| table.duration(profile, at, at + 1)))

@@ -38,6 +38,19 @@ pub enum TravelError {
     },
 }
 
+/// Which ways a solve travels at a place: only away from it (a courier's start), only to it
+/// (a depot at the end), or both (an order's stop). A table may prepare just those (a road
+/// network's search spaces); it must still answer any pair it is asked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ways {
+    /// Only leaving it.
+    Out,
+    /// Only arriving.
+    In,
+    /// Both.
+    Both,
+}
+
 /// Distances and travel times between two places, for one vehicle.
 ///
 /// Unreachable places are infinitely far: a model never answers a made-up time.
@@ -50,20 +63,21 @@ pub trait TravelModel: Send + Sync {
         self.distance(from, to, vehicle) / vehicle.speed_mps()
     }
 
-    /// A table over `places` for each vehicle of `profiles`, built the model's own way (from
-    /// precomputed vectors, a many-to-many query); `Ok(None)` lets the optimizer ask
-    /// [`TravelModel::distance`] and [`TravelModel::duration`] pair by pair (as a full matrix,
-    /// built in parallel, for up to [`DENSE_LIMIT`] places). Every entry must equal what those
-    /// two methods answer.
+    /// A table over `places` (travelled as `ways` says, one entry per place) for each vehicle
+    /// of `profiles`, built the model's own way (from precomputed vectors, a many-to-many
+    /// query); `Ok(None)` lets the optimizer ask [`TravelModel::distance`] and
+    /// [`TravelModel::duration`] pair by pair (as a full matrix, built in parallel, for up to
+    /// [`DENSE_LIMIT`] places). Every entry must equal what those two methods answer.
     ///
     /// # Errors
     /// [`TravelError::Unavailable`] when the source cannot answer now.
     fn table(
         &self,
         places: &[Location],
+        ways: &[Ways],
         profiles: &[Vehicle],
     ) -> Result<Option<Arc<dyn TravelTable>>, TravelError> {
-        let _ = (places, profiles);
+        let _ = (places, ways, profiles);
         Ok(None)
     }
 
@@ -88,14 +102,21 @@ pub trait TravelTable: Send + Sync {
     fn distance(&self, profile: usize, from: usize, to: usize) -> f64;
     /// Travel time from place `from` to place `to` for profile `profile`.
     fn duration(&self, profile: usize, from: usize, to: usize) -> f64;
+
+    /// How far apart two places are for choices that belong to no courier (which orders are
+    /// related, for the ruin operators), asked for every order's nearest few dozen others. By
+    /// default the first profile's distance; a table whose pairs are dear to meet may answer a
+    /// cheaper measure of nearness.
+    fn relatedness(&self, from: usize, to: usize) -> f64 {
+        self.distance(0, from, to)
+    }
 }
 
 /// Largest number of places for which a table asked pair by pair keeps full matrices; above it
 /// the model is asked on demand, so memory and set-up stay linear in city size.
 pub const DENSE_LIMIT: usize = 1_200;
 
-/// The table of `model` over `places` for `profiles`: the model's own, or one that asks it pair
-/// by pair.
+/// The table of `model` over `places`, each travelled both ways, for `profiles`.
 ///
 /// # Errors
 /// What [`TravelModel::table`] returns.
@@ -104,7 +125,21 @@ pub fn table_of(
     places: &[Location],
     profiles: &[Vehicle],
 ) -> Result<Arc<dyn TravelTable>, TravelError> {
-    match model.table(places, profiles)? {
+    table_for(model, places, &vec![Ways::Both; places.len()], profiles)
+}
+
+/// The table of `model` over `places` travelled as `ways` says, for `profiles`: the model's
+/// own, or one that asks it pair by pair.
+///
+/// # Errors
+/// What [`TravelModel::table`] returns.
+pub fn table_for(
+    model: &Arc<dyn TravelModel>,
+    places: &[Location],
+    ways: &[Ways],
+    profiles: &[Vehicle],
+) -> Result<Arc<dyn TravelTable>, TravelError> {
+    match model.table(places, ways, profiles)? {
         Some(table) => Ok(table),
         None => Ok(Arc::new(PairTable::new(model.clone(), places, profiles))),
     }
@@ -189,6 +224,7 @@ impl TravelModel for StraightLine {
     fn table(
         &self,
         places: &[Location],
+        _: &[Ways],
         profiles: &[Vehicle],
     ) -> Result<Option<Arc<dyn TravelTable>>, TravelError> {
         // Straight lines on the sphere are cheap from precomputed vectors: no matrix needed.
@@ -286,12 +322,13 @@ impl<M: TravelModel> TravelModel for RoundedUp<M> {
     fn table(
         &self,
         places: &[Location],
+        ways: &[Ways],
         profiles: &[Vehicle],
     ) -> Result<Option<Arc<dyn TravelTable>>, TravelError> {
         let step = self.step;
         Ok(self
             .inner
-            .table(places, profiles)?
+            .table(places, ways, profiles)?
             .map(|inner| Arc::new(RoundedTable { inner, step }) as Arc<dyn TravelTable>))
     }
 
@@ -320,6 +357,10 @@ impl TravelTable for RoundedTable {
 
     fn duration(&self, profile: usize, from: usize, to: usize) -> f64 {
         round_up(self.inner.duration(profile, from, to), self.step)
+    }
+
+    fn relatedness(&self, from: usize, to: usize) -> f64 {
+        self.inner.relatedness(from, to)
     }
 }
 

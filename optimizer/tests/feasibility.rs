@@ -253,7 +253,8 @@ proptest! {
             }
         }
         // An order whose restaurant and customer are on different banks is never planned, and
-        // says that no way leads there (unless it is too big or too late for anyone anyway).
+        // says that no way leads there (unless it is too big or too late for anyone anyway, or
+        // pinned to a courier whose bag is too small for it).
         if river {
             for o in &s.orders {
                 if east(o.pickup().location()) != east(o.dropoff().location()) {
@@ -261,7 +262,7 @@ proptest! {
                     prop_assert!(left.is_some(), "order {} crosses the river", o.id());
                     prop_assert!(matches!(
                         left.map(|u| u.reason),
-                        Some(UnassignedReason::Unreachable | UnassignedReason::TooLarge | UnassignedReason::NoCourierAvailable)
+                        Some(UnassignedReason::Unreachable | UnassignedReason::TooLarge | UnassignedReason::NoCourierAvailable | UnassignedReason::Capacity)
                     ), "{:?}", left);
                 }
             }

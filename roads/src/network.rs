@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use optimizer::model::{Coordinates, Location, Vehicle};
-use optimizer::{TravelError, TravelModel, TravelTable};
+use optimizer::{TravelError, TravelModel, TravelTable, Ways};
 
 use crate::ch::{Hierarchy, SearchSpace, Seed, meet};
 use crate::graph::{CLOSED, RoadGraph};
@@ -45,10 +45,87 @@ pub(crate) struct Network {
     /// For logs: where the graph came from.
     name: String,
     cache: Mutex<Cache>,
+    /// Legs met before, by places and profile: restaurants and customers are asked about again
+    /// in every replan.
+    legs: PairMemo,
+}
+
+/// Shards of the leg memo (a power of two), so threads rarely wait for each other.
+const MEMO_SHARDS: usize = 64;
+
+/// Legs kept per shard before it starts afresh.
+const MEMO_SHARD_LEGS: usize = 60_000;
+
+type LegKey = ((u64, u64), (u64, u64), usize);
+
+/// One shard of the memo: legs in integer milliseconds and decimetres.
+type MemoShard = Mutex<HashMap<LegKey, (u32, u32), std::hash::BuildHasherDefault<Mix>>>;
+
+/// A sharded memo of legs in integer milliseconds and decimetres (`u32::MAX`: unreachable).
+struct PairMemo {
+    shards: Vec<MemoShard>,
+}
+
+/// A fast hasher for the memo's keys (already well-spread float bits).
+#[derive(Default)]
+struct Mix(u64);
+
+impl std::hash::Hasher for Mix {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.write_u64(u64::from(*b));
+        }
+    }
+
+    fn write_u64(&mut self, x: u64) {
+        self.0 = (self.0.rotate_left(5) ^ x).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn write_usize(&mut self, x: usize) {
+        self.write_u64(x as u64);
+    }
+}
+
+impl PairMemo {
+    fn new() -> PairMemo {
+        PairMemo {
+            shards: (0..MEMO_SHARDS)
+                .map(|_| Mutex::new(HashMap::default()))
+                .collect(),
+        }
+    }
+
+    fn shard(&self, key: &LegKey) -> &MemoShard {
+        use std::hash::{BuildHasher, BuildHasherDefault};
+        let h = BuildHasherDefault::<Mix>::default().hash_one(key);
+        &self.shards[(h >> 58) as usize % MEMO_SHARDS]
+    }
+
+    fn get(&self, key: &LegKey) -> Option<(u32, u32)> {
+        self.shard(key)
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+            .copied()
+    }
+
+    fn put(&self, key: LegKey, value: (u32, u32)) {
+        let mut shard = self.shard(&key).lock().unwrap_or_else(|e| e.into_inner());
+        if shard.len() >= MEMO_SHARD_LEGS {
+            shard.clear();
+        }
+        shard.insert(key, value);
+    }
 }
 
 /// A place as a profile reaches it: where it snapped, and its search spaces once computed.
 pub(crate) struct PlaceData {
+    /// The place's coordinates' bits, as the caches know it.
+    key: (u64, u64),
     pub snapped: Snapped,
     /// Seeds leaving the place, and reaching it.
     leave: Vec<Seed>,
@@ -155,6 +232,7 @@ impl RoadNetwork {
                 snap_limit_m,
                 name: name.into(),
                 cache: Mutex::new(Cache::default()),
+                legs: PairMemo::new(),
             }),
         }
     }
@@ -228,6 +306,7 @@ impl Network {
             });
         }
         Ok(Arc::new(PlaceData {
+            key: (at.lat().to_bits(), at.lon().to_bits()),
             snapped,
             leave,
             reach,
@@ -290,6 +369,32 @@ impl Network {
         }
     }
 
+    /// [`Network::leg`] through the memo of legs met before.
+    pub(crate) fn remembered_leg(&self, from: &PlaceData, to: &PlaceData, profile: Profile) -> Leg {
+        let key = (from.key, to.key, profile.index());
+        let cell = match self.legs.get(&key) {
+            Some(cell) => cell,
+            None => {
+                let leg = self.leg(from, to, profile);
+                let cell = if leg.seconds.is_finite() {
+                    (
+                        (leg.seconds * 1000.0).round() as u32,
+                        (leg.metres * 10.0).round() as u32,
+                    )
+                } else {
+                    (u32::MAX, u32::MAX)
+                };
+                self.legs.put(key, cell);
+                cell
+            }
+        };
+        if cell.0 == u32::MAX {
+            Leg::UNREACHABLE
+        } else {
+            Leg::of(u64::from(cell.0), u64::from(cell.1))
+        }
+    }
+
     /// Along one segment, without passing a node: two points on the same segment, in a
     /// direction the profile may ride.
     pub(crate) fn direct(
@@ -320,7 +425,7 @@ impl Network {
         }
         let profile = Profile::of(vehicle.kind());
         match (self.resolve(from, profile), self.resolve(to, profile)) {
-            (Ok(a), Ok(b)) => self.leg(&a, &b, profile),
+            (Ok(a), Ok(b)) => self.remembered_leg(&a, &b, profile),
             _ => Leg::UNREACHABLE,
         }
     }
@@ -338,9 +443,12 @@ impl TravelModel for RoadNetwork {
     fn table(
         &self,
         places: &[Location],
+        ways: &[Ways],
         profiles: &[Vehicle],
     ) -> Result<Option<Arc<dyn TravelTable>>, TravelError> {
-        Ok(Some(Arc::new(RoadTable::new(&self.net, places, profiles))))
+        Ok(Some(Arc::new(RoadTable::new(
+            &self.net, places, ways, profiles,
+        ))))
     }
 
     fn check(&self, place: Location, vehicle: &Vehicle) -> Result<(), TravelError> {

@@ -15,12 +15,13 @@
 //! further than the snapping limit from its road counts as unreachable, as with our own graph.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use optimizer::model::{Location, Vehicle};
 use optimizer::travel::DENSE_LIMIT;
-use optimizer::{TravelError, TravelModel, TravelTable};
+use optimizer::{TravelError, TravelModel, TravelTable, Ways};
 
 /// Coordinates per `/table` request (sources plus destinations), within OSRM's default limit.
 pub const DEFAULT_BLOCK: usize = 100;
@@ -39,6 +40,8 @@ pub struct Osrm {
     snap_limit_m: f64,
     /// `(from, to)` by coordinate bits: seconds and metres (infinite when unreachable).
     cache: Mutex<HashMap<(Key, Key), (f64, f64)>>,
+    /// Requests sent so far, for logs and tests.
+    requests: AtomicU64,
 }
 
 type Key = (u64, u64);
@@ -69,7 +72,13 @@ impl Osrm {
             block: block.max(2),
             snap_limit_m: crate::network::DEFAULT_SNAP_LIMIT_M,
             cache: Mutex::new(HashMap::new()),
+            requests: AtomicU64::new(0),
         }
+    }
+
+    /// How many requests the client has sent.
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
     }
 
     fn unavailable(&self, reason: impl Into<String>) -> TravelError {
@@ -177,6 +186,7 @@ impl Osrm {
 
     /// GETs `url` and reads an OSRM answer whose `code` is `Ok`.
     fn get_json(&self, url: &str) -> Result<serde_json::Value, TravelError> {
+        self.requests.fetch_add(1, Ordering::Relaxed);
         let mut response = self
             .agent
             .get(url)
@@ -278,9 +288,9 @@ impl TravelModel for Osrm {
     fn table(
         &self,
         places: &[Location],
-        profiles: &[Vehicle],
+        _: &[Ways],
+        _: &[Vehicle],
     ) -> Result<Option<Arc<dyn TravelTable>>, TravelError> {
-        let _ = profiles;
         if places.len() > DENSE_LIMIT {
             return Err(self.unavailable(format!(
                 "a table of {} places is too large to ask of OSRM (at most {DENSE_LIMIT}); \

@@ -9,9 +9,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use optimizer::TravelTable;
-use optimizer::model::{Location, Vehicle};
+use optimizer::model::{Coordinates, Location, Vehicle};
 use optimizer::travel::DENSE_LIMIT;
+use optimizer::{TravelTable, Ways};
 
 use crate::network::{Leg, Network, PlaceData};
 use crate::parallel;
@@ -25,6 +25,8 @@ const UNREACHABLE: u32 = u32::MAX;
 
 pub(crate) struct RoadTable {
     places: Vec<Location>,
+    /// Unit vectors of the places (zero for planar ones), for relatedness.
+    vectors: Vec<[f64; 3]>,
     /// The table's profile index to a slot below.
     slot_of: Vec<usize>,
     slots: Vec<Slot>,
@@ -45,7 +47,12 @@ enum Slot {
 }
 
 impl RoadTable {
-    pub(crate) fn new(net: &Arc<Network>, places: &[Location], vehicles: &[Vehicle]) -> RoadTable {
+    pub(crate) fn new(
+        net: &Arc<Network>,
+        places: &[Location],
+        ways: &[Ways],
+        vehicles: &[Vehicle],
+    ) -> RoadTable {
         let mut profiles: Vec<Profile> = Vec::new();
         let slot_of = vehicles
             .iter()
@@ -64,11 +71,18 @@ impl RoadTable {
         let slots = profiles
             .iter()
             .map(|&profile| {
-                let resolved: Resolved = parallel::map(places, |&at| {
+                let asked: Vec<(Location, Ways)> =
+                    places.iter().copied().zip(ways.iter().copied()).collect();
+                let resolved: Resolved = parallel::map(&asked, |&(at, way)| {
                     let place = net.resolve(at, profile).ok()?;
-                    // Both spaces now, in parallel, rather than one by one in the solver's loops.
-                    net.forward(&place, profile);
-                    net.backward(&place, profile);
+                    // The spaces the solve will use now, in parallel, rather than one by one in
+                    // the solver's loops (any other is computed when first asked).
+                    if way != Ways::In {
+                        net.forward(&place, profile);
+                    }
+                    if way != Ways::Out {
+                        net.backward(&place, profile);
+                    }
                     Some(place)
                 });
                 if dense {
@@ -84,6 +98,13 @@ impl RoadTable {
             .collect();
         RoadTable {
             places: places.to_vec(),
+            vectors: places
+                .iter()
+                .map(|l| match l {
+                    Location::Wgs84(c) => c.unit_vector(),
+                    Location::Planar(_) => [0.0; 3],
+                })
+                .collect(),
             slot_of,
             slots,
         }
@@ -111,7 +132,7 @@ impl RoadTable {
                     return Leg::HERE;
                 }
                 match (&resolved[from], &resolved[to]) {
-                    (Some(a), Some(b)) => net.leg(a, b, *profile),
+                    (Some(a), Some(b)) => net.remembered_leg(a, b, *profile),
                     _ => Leg::UNREACHABLE,
                 }
             }
@@ -209,5 +230,11 @@ impl TravelTable for RoadTable {
 
     fn duration(&self, profile: usize, from: usize, to: usize) -> f64 {
         self.leg(profile, from, to).seconds
+    }
+
+    /// The great-circle distance: which orders are near each other is asked for tens of
+    /// thousands of pairs per solve, and needs no streets.
+    fn relatedness(&self, from: usize, to: usize) -> f64 {
+        Coordinates::great_circle_m(self.vectors[from], self.vectors[to])
     }
 }
