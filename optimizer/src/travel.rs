@@ -175,6 +175,11 @@ impl StraightLine {
     /// A typical ratio of street distance to straight-line distance in cities.
     pub const CITY_DETOUR: f64 = 1.3;
 
+    /// Detour factors fitted on the road graph of central Helsinki (`optimizer/ROADS.md`: the
+    /// median over 400 random pairs of road time × the kind's default speed / great circle),
+    /// for bike, scooter and car: the default where no road network is given.
+    pub const FITTED_DETOURS: [f64; 3] = [1.37, 1.59, 1.72];
+
     /// One detour factor for every kind (values below 1 or not finite become 1).
     pub fn new(detour_factor: f64) -> Self {
         let d = sane_detour(detour_factor);
@@ -211,8 +216,10 @@ impl StraightLine {
 }
 
 impl Default for StraightLine {
+    /// The detour factors fitted per vehicle kind ([`StraightLine::FITTED_DETOURS`]).
     fn default() -> Self {
-        StraightLine::new(Self::CITY_DETOUR)
+        let [bike, scooter, car] = Self::FITTED_DETOURS;
+        StraightLine::per_kind(bike, scooter, car)
     }
 }
 

@@ -6,7 +6,7 @@
 //!   the absolute difference, the median of the signed one), and the largest differences with
 //!   their places, to explain; `--osrm-flat URL` does the same against an OSRM whose profile has
 //!   no turn penalties, to tell how much of the difference the turns are;
-//! - for each vehicle kind: how wrong the straight-line model (`StraightLine::default()`) is
+//! - for each vehicle kind: how wrong the straight-line model (detour `StraightLine::CITY_DETOUR`, 1.3) is
 //!   against our road times on the same pairs (median and p90 of the absolute relative
 //!   difference), and the detour factor fitted from the road graph (the median over the pairs
 //!   of road time × the kind's speed / great-circle distance), with the error it leaves.
@@ -170,7 +170,7 @@ fn main() -> anyhow::Result<()> {
     if let Some(url) = &args.osrm_flat {
         against("car_vs_osrm_without_turn_penalties", url)?;
     }
-    let straight: Arc<dyn TravelModel> = Arc::new(StraightLine::default());
+    let straight: Arc<dyn TravelModel> = Arc::new(StraightLine::new(StraightLine::CITY_DETOUR));
     let mut kinds = serde_json::Map::new();
     for kind in VehicleKind::ALL {
         let vehicle = Vehicle::of_kind(kind);
@@ -192,7 +192,7 @@ fn main() -> anyhow::Result<()> {
         kinds.insert(
             kind.as_str().into(),
             json!({
-                "straight_line_detour": StraightLine::default().detour_factor(kind),
+                "straight_line_detour": StraightLine::CITY_DETOUR,
                 "straight_line_vs_road": summary(&errors),
                 "fitted_detour": fitted,
                 "fitted_vs_road": summary(&refit),
