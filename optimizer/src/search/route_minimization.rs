@@ -9,6 +9,9 @@ use crate::problem::Problem;
 use crate::random::Random;
 use crate::solution::{Insertion, Route, Solution};
 
+/// The blink rate of the random relocations that shake routes between tries.
+const PERTURB_BLINK: f64 = 0.3;
+
 /// State kept across attempts: how often each order was hard to place.
 pub(crate) struct RouteMinimizer {
     penalty: Vec<u32>,
@@ -200,7 +203,8 @@ impl RouteMinimizer {
             } else {
                 &sol.routes[target]
             };
-            if let Ok(ins) = best_insertion(p, r, j, Some((rng, 0.3)), &mut self.scratch) {
+            if let Ok(ins) = best_insertion(p, r, j, Some((rng, PERTURB_BLINK)), &mut self.scratch)
+            {
                 sol.routes[from] = reduced;
                 sol.route_of[j] = None;
                 sol.insert(p, j, &ins);

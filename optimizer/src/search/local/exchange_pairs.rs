@@ -49,7 +49,7 @@ impl LocalMove for ExchangePairs {
                 };
                 let before = sol.routes[ra].cost + sol.routes[rb].cost;
                 let after = ra_minus.cost + ins_b.delta + rb_minus.cost + ins_a.delta;
-                if after < before - 1e-7 {
+                if after < before - super::MIN_GAIN {
                     sol.routes[ra] = ra_minus;
                     sol.routes[rb] = rb_minus;
                     sol.route_of[a] = None;

@@ -10,6 +10,9 @@ use crate::solution::{Route, Solution};
 /// Relocates single orders while that lowers the cost.
 pub(crate) struct RelocatePair;
 
+/// What emptying a route is worth when vehicles are minimised: more than any distance.
+const ROUTE_EMPTIED_GAIN: f64 = 1e6;
+
 impl LocalMove for RelocatePair {
     fn improve(
         &self,
@@ -48,9 +51,9 @@ impl LocalMove for RelocatePair {
                 if let Ok(ins) = best_insertion(p, r, j, None, &mut scratch) {
                     let mut gain = saving - ins.delta;
                     if p.objective.minimize_vehicles && v != from && reduced.is_empty() {
-                        gain += 1e6; // emptying a route is worth more than any distance
+                        gain += ROUTE_EMPTIED_GAIN;
                     }
-                    if gain > 1e-7 && best.is_none_or(|(g, _)| gain > g) {
+                    if gain > super::MIN_GAIN && best.is_none_or(|(g, _)| gain > g) {
                         best = Some((gain, ins));
                     }
                 }

@@ -58,7 +58,7 @@ impl LocalMove for ReorderInRoute {
                         }
                         let eval = evaluate_into(p, r.v, &buf, None);
                         if eval.feasible
-                            && eval.cost < r.cost - 1e-7
+                            && eval.cost < r.cost - super::MIN_GAIN
                             && best.is_none_or(|(c, _, _)| eval.cost < c)
                         {
                             best = Some((eval.cost, from, to));

@@ -8,6 +8,9 @@ use crate::solution::Solution;
 /// Removes a seed and its nearest neighbours (skipping some at random).
 pub(crate) struct RelatedRemoval;
 
+/// The chance that each next-nearest neighbour is taken along.
+const TAKE_NEIGHBOUR: f64 = 0.8;
+
 impl Ruin for RelatedRemoval {
     fn ruin(
         &self,
@@ -24,7 +27,7 @@ impl Ruin for RelatedRemoval {
             if chosen.len() >= count {
                 break;
             }
-            if sol.route_of[o].is_some() && rng.chance(0.8) {
+            if sol.route_of[o].is_some() && rng.chance(TAKE_NEIGHBOUR) {
                 chosen.push(o);
             }
         }
