@@ -18,7 +18,10 @@ use optimizer::model::{
     Capacity, Courier, CourierId, Location, Order, OrderId, OrderStatus, Plan, Route,
     ScheduledStop, Seconds, Size, Stop, Time, TimeWindow, UnassignedReason, Vehicle,
 };
-use optimizer::{Budget, CityState, ReplanConfig, Replanned, TravelModel, replan};
+use optimizer::{
+    Budget, CityState, ExplainError, ProblemError, ReplanConfig, Replanned, TravelError,
+    TravelModel, explain, replan,
+};
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 use tracker::LatestPositions;
@@ -314,12 +317,7 @@ fn previous_plan(
 
 /// The stored name of an unassigned reason.
 pub fn reason_name(reason: UnassignedReason) -> &'static str {
-    match reason {
-        UnassignedReason::NoCourierAvailable => "no_courier_available",
-        UnassignedReason::TooLarge => "too_large",
-        UnassignedReason::TimeWindows => "time_windows",
-        UnassignedReason::NotPlanned => "not_planned",
-    }
+    reason.as_str()
 }
 
 /// What one planning run did, for metrics and tests.
@@ -387,6 +385,17 @@ impl Planner {
     /// Follows the last successful run.
     pub fn last_replan(&self) -> tokio::sync::watch::Receiver<Option<LastReplan>> {
         self.last.subscribe()
+    }
+
+    /// What the candidates endpoint needs to explain an order with this planner's input, rules,
+    /// travel model and pool.
+    pub fn explainer(&self) -> Explainer {
+        Explainer {
+            positions: self.positions.clone(),
+            travel: self.travel.clone(),
+            config: self.config.clone(),
+            pool: self.pool.clone(),
+        }
     }
 
     /// Runs until `shutdown`: a plan at start, then on signals (debounced) and on the timer.
@@ -532,6 +541,165 @@ impl Planner {
             solve_time: report.solve_time,
         }));
         Ok(report)
+    }
+}
+
+/// Explains where an open order could go: the optimizer's pure [`optimizer::explain`] on the
+/// planner's own input (the same [`plan_input`]), rules and travel model, run on the planner's
+/// pool, never on the async runtime.
+#[derive(Clone)]
+pub struct Explainer {
+    positions: Arc<LatestPositions>,
+    travel: Arc<dyn TravelModel>,
+    config: PlannerConfig,
+    pool: Arc<rayon::ThreadPool>,
+}
+
+/// A courier that could take the order, with the optimizer's figures.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CandidateCourier {
+    /// The courier's name.
+    pub name: String,
+    /// The optimizer's answer for it.
+    pub candidate: optimizer::Candidate,
+}
+
+/// A courier that cannot take the order, and why.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RejectedCourier {
+    /// The courier.
+    pub courier_id: CourierId,
+    /// Its name.
+    pub name: String,
+    /// `capacity`, `time_window`, `shift_end`, `trip_rules`, `pinned_elsewhere`,
+    /// `unreachable` (the optimizer's), `no_position` or `off_shift` (the planner's).
+    pub reason: &'static str,
+}
+
+/// An explanation of one open order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Candidates {
+    /// The cheapest couriers first (the current one included wherever it ranks).
+    pub candidates: Vec<CandidateCourier>,
+    /// Every other courier with its reason, by courier id.
+    pub rejected: Vec<RejectedCourier>,
+}
+
+/// Why an explanation could not be given.
+#[derive(Debug, thiserror::Error)]
+pub enum ExplainFailure {
+    /// The travel-time source is down (an OSRM server).
+    #[error("travel times are unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else (an inconsistent state, the solver pool gone).
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl Explainer {
+    /// The best `limit` couriers for open order `order` and the others' reasons, in the state
+    /// as it is now.
+    ///
+    /// # Errors
+    /// [`ExplainFailure::Unavailable`] when the travel model cannot answer; `Unexpected` when
+    /// the state cannot be made into a problem or the pool is gone.
+    pub async fn candidates(
+        &self,
+        dispatch: &Dispatch,
+        order: &OrderId,
+        limit: usize,
+    ) -> Result<Candidates, ExplainFailure> {
+        let now = dispatch.now();
+        let (input, couriers) = dispatch.read(|s| {
+            let couriers: Vec<(CourierId, String, bool)> = s
+                .couriers()
+                .map(|c| (c.id.clone(), c.name.clone(), c.on_shift))
+                .collect();
+            (plan_input(s, &self.positions, &self.config, now), couriers)
+        });
+        let name_of: HashMap<&CourierId, &str> = couriers
+            .iter()
+            .map(|(id, name, _)| (id, name.as_str()))
+            .collect();
+        let planned: std::collections::BTreeSet<CourierId> =
+            input.couriers.iter().map(|c| c.id().clone()).collect();
+        let mut out = Candidates {
+            candidates: Vec::new(),
+            rejected: Vec::new(),
+        };
+        if input.orders.iter().any(|o| o.id() == order) {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let travel = self.travel.clone();
+            let config = self.config.replan.clone();
+            let input = Arc::new(input);
+            let job = input.clone();
+            let order = order.clone();
+            self.pool.spawn(move || {
+                let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                    let state = CityState {
+                        now: to_time(job.now),
+                        couriers: &job.couriers,
+                        orders: &job.orders,
+                        previous: &job.previous,
+                        pins: &job.pins,
+                        moves: &job.moves,
+                    };
+                    explain(&state, &config, travel, &order, limit)
+                }));
+                let _ = tx.send(outcome);
+            });
+            let explained = match rx.await {
+                Ok(Ok(Ok(e))) => e,
+                Ok(Ok(Err(ExplainError::Problem(ProblemError::Travel(
+                    e @ TravelError::Unavailable { .. },
+                ))))) => return Err(ExplainFailure::Unavailable(e.to_string())),
+                Ok(Ok(Err(e))) => return Err(anyhow::anyhow!("explaining the order: {e}").into()),
+                Ok(Err(_)) => return Err(anyhow::anyhow!("the optimizer panicked").into()),
+                Err(_) => return Err(anyhow::anyhow!("the solver pool is gone").into()),
+            };
+            for c in explained.candidates {
+                let name = name_of
+                    .get(&c.courier)
+                    .copied()
+                    .unwrap_or_default()
+                    .to_string();
+                out.candidates.push(CandidateCourier { name, candidate: c });
+            }
+            for (id, why) in explained.rejected {
+                let name = name_of.get(&id).copied().unwrap_or_default().to_string();
+                out.rejected.push(RejectedCourier {
+                    courier_id: id,
+                    name,
+                    reason: why.as_str(),
+                });
+            }
+        } else {
+            // Not planned at all (no courier with a position, or held by a courier the planner
+            // cannot see): every planned courier would have to take it from its holder.
+            for id in &planned {
+                out.rejected.push(RejectedCourier {
+                    courier_id: id.clone(),
+                    name: name_of.get(id).copied().unwrap_or_default().to_string(),
+                    reason: "pinned_elsewhere",
+                });
+            }
+        }
+        // Couriers the planner does not plan with: off shift, or no recent position.
+        for (id, name, on_shift) in &couriers {
+            if !planned.contains(id) {
+                out.rejected.push(RejectedCourier {
+                    courier_id: id.clone(),
+                    name: name.clone(),
+                    reason: if *on_shift {
+                        "no_position"
+                    } else {
+                        "off_shift"
+                    },
+                });
+            }
+        }
+        out.rejected.sort_by(|a, b| a.courier_id.cmp(&b.courier_id));
+        Ok(out)
     }
 }
 

@@ -302,6 +302,24 @@ impl HealthCheck for InMemoryHealth {
     }
 }
 
+/// The travel model `ROAD_NETWORK` names (straight lines when unset), read and prepared off the
+/// async runtime, and logged.
+async fn load_travel_model(
+    road_network: Option<String>,
+) -> anyhow::Result<Arc<dyn optimizer::TravelModel>> {
+    let loaded = tokio::task::spawn_blocking(move || roads::travel_model(road_network.as_deref()))
+        .await
+        .context("preparing the road network")?
+        .context("loading ROAD_NETWORK")?;
+    tracing::info!(
+        travel_model = %loaded.description,
+        prepared_ms = loaded.prepared_in.as_millis() as u64,
+        "Travel times from {}.",
+        loaded.description
+    );
+    Ok(loaded.model)
+}
+
 /// What both commands share on top of their [`Backends`]: the planner on its rayon pool,
 /// arrival detection, the API with the tracker's and the live routers, and the two listeners.
 async fn assemble(
@@ -320,12 +338,7 @@ async fn assemble(
     let metrics = prometheus();
     let positions = tracker.latest().clone();
     let tasks = CancellationToken::new();
-    let travel: Arc<dyn optimizer::TravelModel> = Arc::new(optimizer::StraightLine::new(
-        optimizer::StraightLine::CITY_DETOUR,
-    ));
-    if let Some(road) = &settings.road_network {
-        tracing::warn!(road_network = %road, "ROAD_NETWORK is not supported yet; travel times are straight lines times 1.3.");
-    }
+    let travel = load_travel_model(settings.road_network.clone()).await?;
     let planner = Planner::new(
         dispatch.clone(),
         positions.clone(),
@@ -334,6 +347,7 @@ async fn assemble(
     )
     .context("creating the solver's thread pool")?;
     let last_replan = planner.last_replan();
+    let explainer = planner.explainer();
     let mut background = vec![tokio::spawn(planner.run(tasks.clone()))];
     let detector = ArrivalDetector::new(dispatch.clone(), options.arrival.clone());
     background.push(tokio::spawn(detector.run(positions.clone(), tasks.clone())));
@@ -346,7 +360,13 @@ async fn assemble(
         health,
         metrics: Some(metrics),
     };
-    let router = crate::api::router(state).merge(tracker.api_router());
+    let router = crate::api::router(state).merge(tracker.api_router()).merge(
+        crate::api::candidates::router(crate::api::candidates::CandidatesState {
+            dispatch: dispatch.clone(),
+            verifier: verifier.clone(),
+            explainer,
+        }),
+    );
     // The live routers (courier socket, map socket, tracking link) merge here.
     let router = router.merge(crate::api::track::router(crate::api::track::TrackState {
         dispatch: dispatch.clone(),

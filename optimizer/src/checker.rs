@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::model::{Courier, CourierId, Order, OrderId, Plan, StopKind};
+use crate::model::{Courier, CourierId, Order, OrderId, Plan, StopKind, TripRules};
 use crate::travel::TravelModel;
 
 /// Tolerance for comparing times and for window ends.
@@ -18,7 +18,7 @@ pub struct CheckRules {
     /// Orders staff pinned to couriers.
     pub pins: HashMap<OrderId, CourierId>,
     /// How orders may be grouped into trips.
-    pub trips: crate::problem::TripRules,
+    pub trips: TripRules,
 }
 
 /// Checks `plan` against the couriers, orders and travel model it was made for. Returns every

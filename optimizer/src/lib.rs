@@ -19,24 +19,31 @@
 #![forbid(unsafe_code)]
 
 pub mod checker;
+pub mod explain;
 pub mod model;
 pub mod objective;
 pub mod replan;
 pub mod travel;
 
 mod construction;
+mod parallel;
 mod problem;
 mod random;
 mod search;
 mod solution;
 mod solver;
+mod spatial;
+#[cfg(test)]
+mod testing;
 
 pub use checker::{CheckRules, check_plan};
+pub use explain::{Candidate, ExplainError, Explanation, explain};
+pub use model::TripRules;
 pub use objective::Objective;
-pub use problem::{Problem, ProblemBuilder, ProblemError, TripRules};
+pub use problem::{Problem, ProblemBuilder, ProblemError};
 pub use random::Random;
 pub use replan::{CityState, PlanDiff, ReplanConfig, Replanned, replan};
 pub use solver::{
     Budget, SolveStats, Solved, SolverConfig, Unlimited, routes_of, solve, solve_from,
 };
-pub use travel::{StraightLine, TravelModel};
+pub use travel::{RoundedUp, StraightLine, TravelError, TravelModel, TravelTable, Ways};

@@ -7,9 +7,13 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::model::{Courier, CourierId, Location, Order, OrderId, OrderStatus, StopKind};
+use crate::model::{
+    Courier, CourierId, Location, Order, OrderId, OrderStatus, StopKind, TripRules,
+    Vehicle as Ride, VehicleKind,
+};
 use crate::objective::Objective;
-use crate::travel::{DistanceCache, TravelModel};
+use crate::spatial::lon_scale_of;
+use crate::travel::{TravelError, TravelModel, TravelTable, Ways, table_for};
 
 /// Why a problem could not be built from the given couriers and orders.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -51,24 +55,9 @@ pub enum ProblemError {
     /// An order picked up but on no courier's board.
     #[error("order {0} is picked up but on no courier's board")]
     PickedUpNowhere(String),
-}
-
-/// How orders may be grouped into trips. The live dispatcher allows any interleaving; the
-/// MDRP benchmark requires trips from one restaurant, each delivered before the next starts.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
-pub struct TripRules {
-    /// All orders picked up together come from one restaurant.
-    pub single_restaurant: bool,
-    /// A courier picks up nothing while carrying food: each trip is delivered before the next.
-    pub one_trip_at_a_time: bool,
-}
-
-impl TripRules {
-    /// Whether any rule is on.
-    pub fn any(&self) -> bool {
-        self.single_restaurant || self.one_trip_at_a_time
-    }
+    /// The travel model could not give the travel times.
+    #[error("travel times: {0}")]
+    Travel(#[from] TravelError),
 }
 
 /// One stop of one order.
@@ -116,8 +105,8 @@ pub(crate) struct Vehicle {
     /// Latest arrival at the end place.
     pub end_close: f64,
     pub capacity: i32,
-    pub inv_speed: f64,
-    pub speed: f64,
+    /// Which travel profile of the table the courier's vehicle uses.
+    pub profile: usize,
     pub initial_load: i32,
     /// Committed stops, visited first and in this order.
     pub fixed: Vec<usize>,
@@ -132,14 +121,13 @@ pub struct Problem {
     pub(crate) nodes: Vec<Node>,
     pub(crate) jobs: Vec<Job>,
     pub(crate) vehicles: Vec<Vehicle>,
-    pub(crate) dist: DistanceCache,
+    /// Distances and travel times between the places, per profile: the one source of both.
+    pub(crate) travel: Arc<dyn TravelTable>,
     pub(crate) objective: Objective,
     pub(crate) places: Vec<Location>,
     pub(crate) trips: TripRules,
     /// Longitudes are scaled by this (the cosine of the mean latitude) for spatial keys.
     pub(crate) lon_scale: f64,
-    /// Travel times are rounded up to multiples of this step, when set.
-    pub(crate) time_step: Option<f64>,
 }
 
 /// Collects the optional inputs of a [`Problem`].
@@ -152,7 +140,6 @@ pub struct ProblemBuilder<'a> {
     previous: HashMap<OrderId, CourierId>,
     pins: HashMap<OrderId, CourierId>,
     trips: TripRules,
-    time_step: Option<f64>,
 }
 
 impl Problem {
@@ -171,7 +158,6 @@ impl Problem {
             previous: HashMap::new(),
             pins: HashMap::new(),
             trips: TripRules::default(),
-            time_step: None,
         }
     }
 
@@ -195,13 +181,23 @@ impl Problem {
         &self.objective
     }
 
-    /// Travel time between two places for vehicle `v`.
+    /// Travel time between two places for vehicle `v`, from the travel table.
     #[inline]
     pub(crate) fn time(&self, v: usize, a: usize, b: usize) -> f64 {
-        match self.time_step {
-            None => self.dist.get(a, b) * self.vehicles[v].inv_speed,
-            Some(step) => ceil(self.dist.get(a, b) / self.vehicles[v].speed / step) * step,
-        }
+        self.travel.duration(self.vehicles[v].profile, a, b)
+    }
+
+    /// Distance between two places for vehicle `v`, from the travel table.
+    #[inline]
+    pub(crate) fn distance(&self, v: usize, a: usize, b: usize) -> f64 {
+        self.travel.distance(self.vehicles[v].profile, a, b)
+    }
+
+    /// How related two places are, for choices that belong to no courier
+    /// ([`TravelTable::relatedness`]).
+    #[inline]
+    pub(crate) fn related_distance(&self, a: usize, b: usize) -> f64 {
+        self.travel.relatedness(a, b)
     }
 
     /// Latest service start of node `n` on vehicle `v`: its window, and for pickups the shift end.
@@ -241,24 +237,18 @@ impl ProblemBuilder<'_> {
         self
     }
 
-    /// Rounds every travel time up to a multiple of `step` (the MDRP benchmark counts whole
-    /// minutes); the travel model given to the checker must round the same way.
-    pub fn time_step(mut self, step: Option<f64>) -> Self {
-        self.time_step = step.filter(|s| s.is_finite() && *s > 0.0);
-        self
-    }
-
     /// Orders staff pinned to a courier: they never move.
     pub fn pins(mut self, pins: HashMap<OrderId, CourierId>) -> Self {
         self.pins = pins;
         self
     }
 
-    /// Builds the index-based problem and its distance cache.
+    /// Builds the index-based problem and asks the travel model for its table.
     ///
     /// # Errors
     /// A [`ProblemError`] when ids repeat, a courier refers to an order not given, an order is
-    /// committed twice, an order is final, or a pin names an unknown courier.
+    /// committed twice, an order is final, a pin names an unknown courier, or the travel model
+    /// cannot answer.
     pub fn build(self) -> Result<Problem, ProblemError> {
         let mut job_of: HashMap<&OrderId, usize> = HashMap::with_capacity(self.orders.len());
         for (j, o) in self.orders.iter().enumerate() {
@@ -333,6 +323,9 @@ impl ProblemBuilder<'_> {
         }
         let mut vehicles = Vec::with_capacity(self.couriers.len());
         let mut classes: HashMap<String, usize> = HashMap::new();
+        // The distinct vehicles (by kind and speed) the table is asked for; never empty (a car
+        // stands in when there is no courier, so relatedness can still be measured).
+        let mut profiles: Vec<Ride> = Vec::new();
         for (v, c) in self.couriers.iter().enumerate() {
             let start_place = places.len();
             places.push(c.position());
@@ -400,6 +393,16 @@ impl ProblemBuilder<'_> {
             };
             let next = classes.len();
             let class = *classes.entry(key).or_insert(next);
+            let ride = c.vehicle();
+            let profile = match profiles.iter().position(|r| {
+                r.kind() == ride.kind() && r.speed_mps().to_bits() == ride.speed_mps().to_bits()
+            }) {
+                Some(i) => i,
+                None => {
+                    profiles.push(ride);
+                    profiles.len() - 1
+                }
+            };
             vehicles.push(Vehicle {
                 courier: c.id().clone(),
                 start_place,
@@ -412,8 +415,7 @@ impl ProblemBuilder<'_> {
                     crate::model::Time::NEVER.secs()
                 },
                 capacity: c.vehicle().capacity().units().min(i32::MAX as u32) as i32,
-                inv_speed: 1.0 / c.vehicle().speed_mps(),
-                speed: c.vehicle().speed_mps(),
+                profile,
                 initial_load,
                 fixed,
                 class,
@@ -442,33 +444,29 @@ impl ProblemBuilder<'_> {
                 jobs[j].previous = Some(v);
             }
         }
-        let lon_scale = crate::construction::lon_scale_of(&places);
-        let dist = DistanceCache::new(places.clone(), self.travel);
+        if profiles.is_empty() {
+            profiles.push(Ride::of_kind(VehicleKind::Car));
+        }
+        let lon_scale = lon_scale_of(&places);
+        // Orders' stops are reached and left; couriers only leave their start, and reach their
+        // end place.
+        let mut ways = vec![Ways::Both; nodes.len()];
+        for v in &vehicles {
+            ways.push(Ways::Out);
+            if v.end_place.is_some() {
+                ways.push(Ways::In);
+            }
+        }
+        let travel = table_for(&self.travel, &places, &ways, &profiles)?;
         Ok(Problem {
             nodes,
             jobs,
             vehicles,
-            dist,
+            travel,
             objective: self.objective,
             places,
             trips: self.trips,
             lon_scale,
-            time_step: self.time_step,
         })
-    }
-}
-
-/// `x.ceil()` without the library call (x86-64's baseline has no rounding instruction); exact for
-/// the finite values below 2^52 that travel times are, and defers to `ceil` otherwise.
-#[inline]
-fn ceil(x: f64) -> f64 {
-    const EXACT: f64 = 4_503_599_627_370_496.0; // 2^52
-    if x.abs() < EXACT {
-        // |x| < 2^52, so the truncation to i64 is exact and in range.
-        #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
-        let t = x as i64 as f64;
-        if t < x { t + 1.0 } else { t }
-    } else {
-        x.ceil()
     }
 }

@@ -7,8 +7,8 @@
 //!   horizon, is committed to that courier: its pickup becomes a fixed first stop;
 //! - staff pins are never broken;
 //! - an order that has already moved `max_reassignments` times stays where it is;
-//! - any other order may move, but moving costs the hysteresis in the objective, so it moves
-//!   only when the plan gains more than that;
+//! - any other order may move, but moving costs the hysteresis (the objective's stability
+//!   weight), so it moves only when the plan gains more than that;
 //! - the search starts from the previous plan and never returns a plan worse than that plan
 //!   repaired for what changed (finished orders removed, new ones inserted).
 //!
@@ -19,11 +19,14 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Courier, CourierId, Order, OrderId, Plan, Seconds, Stop, StopKind, Time};
+use crate::model::{
+    Courier, CourierId, Location, Order, OrderId, Plan, ScheduledStop, Seconds, Stop, StopKind,
+    Time, TripRules, Vehicle,
+};
 use crate::objective::Objective;
-use crate::problem::{Problem, ProblemError, TripRules};
+use crate::problem::{Problem, ProblemError};
 use crate::solver::{Budget, SolveStats, SolverConfig, routes_of, solve_from};
-use crate::travel::TravelModel;
+use crate::travel::{TravelModel, Ways, table_for};
 
 /// Settings of the replanning rules.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -31,16 +34,13 @@ use crate::travel::TravelModel;
 pub struct ReplanConfig {
     /// An order whose courier reaches the restaurant within this time stays with it.
     pub commitment_horizon: Seconds,
-    /// The objective gain (in objective units; with the default objective, seconds of
-    /// click-to-door) an order's move to another courier must bring.
-    pub hysteresis: f64,
     /// How many times one order may move between couriers.
     pub max_reassignments: u32,
     /// How orders may be grouped into trips.
     pub trips: TripRules,
-    /// Round travel times up to multiples of this step (the MDRP benchmark's whole minutes).
-    pub time_step: Option<f64>,
-    /// The objective.
+    /// The objective. Its `stability` weight is the hysteresis: the gain (in objective units;
+    /// with the default objective, seconds of click-to-door) an order's move to another courier
+    /// must bring. Rounding of travel times is the travel model's ([`crate::travel::RoundedUp`]).
     pub objective: Objective,
     /// The search.
     pub solver: SolverConfig,
@@ -50,10 +50,8 @@ impl Default for ReplanConfig {
     fn default() -> Self {
         ReplanConfig {
             commitment_horizon: Seconds::new(180.0).expect("a positive constant"),
-            hysteresis: 120.0,
             max_reassignments: 2,
             trips: TripRules::default(),
-            time_step: None,
             objective: Objective::meal_delivery(),
             solver: SolverConfig {
                 max_iterations: None,
@@ -120,6 +118,41 @@ pub fn replan(
     travel: Arc<dyn TravelModel>,
     budget: &dyn Budget,
 ) -> Result<Replanned, ProblemError> {
+    let prepared = prepare(state, config, travel)?;
+    let previous_routes = routes_of(state.previous);
+    let solved = solve_from(&prepared.problem, &previous_routes, &config.solver, budget);
+    // Compare with what was still ahead: stops done since the last plan are not changes.
+    let order_ids: HashSet<&OrderId> = state.orders.iter().map(|o| o.id()).collect();
+    let onboard: HashSet<&OrderId> = prepared.couriers.iter().flat_map(|c| c.onboard()).collect();
+    let ahead = still_ahead(state.previous, &order_ids, &onboard);
+    let diff = diff(&ahead, &solved.plan);
+    let pickup_etas = pickup_etas(&solved.plan);
+    Ok(Replanned {
+        plan: solved.plan,
+        diff,
+        pickup_etas,
+        committed: prepared.committed,
+        stats: solved.stats,
+    })
+}
+
+/// The state with the replanning rules applied, ready for the solver (or for an explanation).
+pub(crate) struct Prepared {
+    /// The couriers, their commitments extended by the horizon.
+    pub couriers: Vec<Courier>,
+    /// Orders newly committed by the horizon.
+    pub committed: Vec<(OrderId, CourierId)>,
+    /// The problem.
+    pub problem: Problem,
+}
+
+/// Applies the commitment horizon, the pins and the move cap to the state and builds the
+/// problem.
+pub(crate) fn prepare(
+    state: &CityState<'_>,
+    config: &ReplanConfig,
+    travel: Arc<dyn TravelModel>,
+) -> Result<Prepared, ProblemError> {
     let order_ids: HashSet<&OrderId> = state.orders.iter().map(|o| o.id()).collect();
     let orders_by_id: HashMap<&OrderId, &Order> =
         state.orders.iter().map(|o| (o.id(), o)).collect();
@@ -137,7 +170,6 @@ pub fn replan(
 
     // Commitment horizon: extend each courier's committed stops by its next planned pickup when
     // it will be there soon.
-    let mut committed_now = Vec::new();
     let already_bound: HashSet<&OrderId> = state
         .couriers
         .iter()
@@ -147,39 +179,45 @@ pub fn replan(
                 .chain(c.committed().iter().map(|s| &s.order))
         })
         .collect();
-    let mut couriers: Vec<Courier> = Vec::with_capacity(state.couriers.len());
-    for c in state.couriers {
-        let mut extended = None;
-        if let Some(route) = state.previous.route_of(c.id()) {
+    let next_pickups: Vec<Option<(&ScheduledStop, &Order)>> = state
+        .couriers
+        .iter()
+        .map(|c| {
+            let route = state.previous.route_of(c.id())?;
             // The courier's next stop after its commitments; only a pickup can be committed
             // (a drop-off first means the restaurant is not the next place it goes to).
             let next = route
                 .stops
                 .iter()
-                .find(|s| !c.committed().contains(&s.stop));
-            if let Some(next) = next
-                && next.stop.kind == StopKind::Pickup
+                .find(|s| !c.committed().contains(&s.stop))?;
+            let order = orders_by_id.get(&next.stop.order)?;
+            (next.stop.kind == StopKind::Pickup
                 && !already_bound.contains(&next.stop.order)
-                && let Some(order) = orders_by_id.get(&next.stop.order)
-                && state.pins.get(order.id()).is_none_or(|p| p == c.id())
+                && state.pins.get(order.id()).is_none_or(|p| p == c.id()))
+            .then_some((next, *order))
+        })
+        .collect();
+    let drives = drive_times(state.couriers, &next_pickups, &travel)?;
+    let mut committed_now = Vec::new();
+    let mut couriers: Vec<Courier> = Vec::with_capacity(state.couriers.len());
+    for ((c, next), drive) in state.couriers.iter().zip(&next_pickups).zip(drives) {
+        let mut extended = None;
+        if let Some((next, order)) = next {
+            let eta = if c.committed().is_empty() {
+                // Unreachable (an infinite drive) is never soon.
+                Seconds::new(drive)
+                    .ok()
+                    .map(|d| c.available_at().max(state.now) + d)
+            } else {
+                Some(next.arrival)
+            };
+            if let Some(eta) = eta
+                && eta.since(state.now) <= config.commitment_horizon
             {
-                let eta = if c.committed().is_empty() {
-                    c.available_at().max(state.now)
-                        + Seconds::new(travel.duration(
-                            c.position(),
-                            order.pickup().location(),
-                            &c.vehicle(),
-                        ))
-                        .unwrap_or(Seconds::ZERO)
-                } else {
-                    next.arrival
-                };
-                if eta.since(state.now) <= config.commitment_horizon {
-                    let mut stops = c.committed().to_vec();
-                    stops.push(next.stop.clone());
-                    extended = Some(stops);
-                    committed_now.push((order.id().clone(), c.id().clone()));
-                }
+                let mut stops = c.committed().to_vec();
+                stops.push(next.stop.clone());
+                extended = Some(stops);
+                committed_now.push((order.id().clone(), c.id().clone()));
             }
         }
         couriers.push(match extended {
@@ -201,29 +239,58 @@ pub fn replan(
     let present: HashSet<&CourierId> = couriers.iter().map(|c| c.id()).collect();
     pins.retain(|_, c| present.contains(c));
 
-    let mut objective = config.objective.clone();
-    objective.stability = config.hysteresis;
     let problem = Problem::builder(&couriers, state.orders, travel)
-        .objective(objective)
-        .previous(previous_courier.clone())
+        .objective(config.objective.clone())
+        .previous(previous_courier)
         .pins(pins)
         .trip_rules(config.trips)
-        .time_step(config.time_step)
         .build()?;
-    let previous_routes = routes_of(state.previous);
-    let solved = solve_from(&problem, &previous_routes, &config.solver, budget);
-    // Compare with what was still ahead: stops done since the last plan are not changes.
-    let onboard: HashSet<&OrderId> = couriers.iter().flat_map(|c| c.onboard()).collect();
-    let ahead = still_ahead(state.previous, &order_ids, &onboard);
-    let diff = diff(&ahead, &solved.plan);
-    let pickup_etas = pickup_etas(&solved.plan);
-    Ok(Replanned {
-        plan: solved.plan,
-        diff,
-        pickup_etas,
+    Ok(Prepared {
+        couriers,
         committed: committed_now,
-        stats: solved.stats,
+        problem,
     })
+}
+
+/// For each courier with a next pickup and nothing committed, the drive from where it is to
+/// that restaurant (infinite when unreachable), from one travel table; 0 for the others.
+fn drive_times(
+    couriers: &[Courier],
+    next_pickups: &[Option<(&ScheduledStop, &Order)>],
+    travel: &Arc<dyn TravelModel>,
+) -> Result<Vec<f64>, ProblemError> {
+    let mut places: Vec<Location> = Vec::new();
+    let mut profiles: Vec<Vehicle> = Vec::new();
+    let mut asks: Vec<Option<(usize, usize)>> = Vec::with_capacity(couriers.len());
+    for (c, next) in couriers.iter().zip(next_pickups) {
+        let ask = match next {
+            Some((_, order)) if c.committed().is_empty() => {
+                let profile = match profiles.iter().position(|v| *v == c.vehicle()) {
+                    Some(i) => i,
+                    None => {
+                        profiles.push(c.vehicle());
+                        profiles.len() - 1
+                    }
+                };
+                places.push(c.position());
+                places.push(order.pickup().location());
+                Some((profile, places.len() - 2))
+            }
+            _ => None,
+        };
+        asks.push(ask);
+    }
+    if places.is_empty() {
+        return Ok(vec![0.0; couriers.len()]);
+    }
+    let ways: Vec<Ways> = (0..places.len())
+        .map(|i| if i % 2 == 0 { Ways::Out } else { Ways::In })
+        .collect();
+    let table = table_for(travel, &places, &ways, &profiles)?;
+    Ok(asks
+        .into_iter()
+        .map(|ask| ask.map_or(0.0, |(profile, at)| table.duration(profile, at, at + 1)))
+        .collect())
 }
 
 fn rebuild(c: &Courier, committed: Vec<Stop>) -> Result<Courier, ProblemError> {

@@ -8,17 +8,59 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::construction::{Open, construct, insert_greedy, insert_with_regret};
+use crate::construction::{Open, construct, insert_greedy, insert_with_regret, unassigned_reasons};
 use crate::model::{CourierId, Plan, Stop, StopKind, UnassignedReason};
+use crate::parallel;
 use crate::problem::Problem;
 use crate::random::Random;
 use crate::search::Neighbours;
-use crate::search::local::{ExchangePairs, RelocatePair, ReorderInRoute, descend};
+use crate::search::local::{ExchangePairs, LocalMove, RelocatePair, ReorderInRoute, descend};
 use crate::search::route_minimization::RouteMinimizer;
 use crate::search::ruin::{
     RandomRemoval, RelatedRemoval, RouteRemoval, Ruin, RuinContext, StringRemoval, WorstRemoval,
 };
 use crate::solution::Solution;
+
+/// The ruin operators, each with how often it is drawn (relative weights).
+const RUINS: [(f64, &dyn Ruin); 5] = [
+    (0.45, &StringRemoval { average_string: 8 }),
+    (0.2, &RelatedRemoval),
+    (0.15, &RandomRemoval),
+    (0.12, &WorstRemoval),
+    (0.08, &RouteRemoval),
+];
+
+/// The local moves that intensify around each new best (on problems up to
+/// [`LOCAL_SEARCH_ON_BEST_MAX_JOBS`] orders), and how many passes they get.
+const INTENSIFY: (&[&dyn LocalMove], usize) = (&[&RelocatePair, &ReorderInRoute], 2);
+
+/// The local moves that polish the final best, and how many passes they get.
+const POLISH: (&[&dyn LocalMove], usize) = (&[&RelocatePair, &ExchangePairs, &ReorderInRoute], 5);
+
+/// The final polish may run this far past the budget (as a fraction of it).
+const POLISH_OVERRUN: f64 = 1.05;
+
+/// Mixed into the seed for the final polish's own generator.
+const POLISH_SEED: u64 = 0x5EED;
+
+/// Route removal gives up when an attempt uses this share of the route phase without success.
+const ROUTE_PATIENCE: f64 = 0.4;
+
+/// With an iteration limit, each route-removal attempt may use this fraction of an island's
+/// iterations.
+const ROUTE_TRIES_DIVISOR: u64 = 8;
+
+/// At most this share of the orders is ruined at once.
+const MAX_RUIN_SHARE: (usize, usize) = (2, 5);
+
+/// How often recreation uses regret-2 instead of cheapest insertion with blinks.
+const REGRET_CHANCE: f64 = 0.1;
+
+/// The blink rate of cheapest insertion in recreation.
+const RECREATE_BLINK: f64 = 0.01;
+
+/// Regret's k when a warm start inserts what the previous plan lacks.
+const WARM_START_REGRET: usize = 2;
 
 /// How much of the caller's time budget is used: 0 at the start, 1 or more when it is over.
 /// The dispatcher and benchmarks implement it with a clock; tests with a fixed fraction.
@@ -139,6 +181,16 @@ pub fn solve_from(
 }
 
 fn warm_start(p: &Problem, previous: &[(CourierId, Vec<Stop>)]) -> Solution {
+    let mut sol = repaired(p, previous);
+    let pending = sol.unassigned.clone();
+    insert_with_regret(p, &mut sol, &pending, WARM_START_REGRET, Open::Any);
+    sol
+}
+
+/// The `previous` routes as a solution of `p`: stops of unknown orders or couriers dropped,
+/// commitments in place, and infeasible routes repaired by taking movable orders off their
+/// ends; everything else unassigned.
+pub(crate) fn repaired(p: &Problem, previous: &[(CourierId, Vec<Stop>)]) -> Solution {
     let mut sol = Solution::empty(p);
     let job_of: std::collections::HashMap<_, _> = p
         .jobs
@@ -228,8 +280,6 @@ fn warm_start(p: &Problem, previous: &[(CourierId, Vec<Stop>)]) -> Solution {
     sol.unassigned = (0..p.jobs.len())
         .filter(|&j| sol.route_of[j].is_none())
         .collect();
-    let pending = sol.unassigned.clone();
-    insert_with_regret(p, &mut sol, &pending, 2, Open::Any);
     sol
 }
 
@@ -260,14 +310,6 @@ fn run(p: &Problem, config: &SolverConfig, budget: &dyn Budget, start: Solution)
     let total_iterations = config.max_iterations;
     let per_island = total_iterations.map(|n| n.div_ceil(islands_n as u64));
     let mut done = 0u64;
-    let ruins: Vec<Box<dyn Ruin>> = vec![
-        Box::new(StringRemoval { average_string: 8 }),
-        Box::new(RelatedRemoval),
-        Box::new(RandomRemoval),
-        Box::new(WorstRemoval),
-        Box::new(RouteRemoval),
-    ];
-    let weights = [0.45, 0.2, 0.15, 0.12, 0.08];
     let progress = |iterations: u64| -> f64 {
         let by_iter = per_island.map_or(0.0, |n| iterations as f64 / n.max(1) as f64);
         by_iter.max(budget.used())
@@ -277,7 +319,8 @@ fn run(p: &Problem, config: &SolverConfig, budget: &dyn Budget, start: Solution)
     } else {
         0.0
     };
-    if p.jobs.is_empty() {
+    // Nothing to place, or nobody to place it with: the start is the answer.
+    if p.jobs.is_empty() || p.vehicles.is_empty() {
         return finish(
             p,
             &start,
@@ -290,18 +333,19 @@ fn run(p: &Problem, config: &SolverConfig, budget: &dyn Budget, start: Solution)
     // Phase 1: remove routes while the budget allows, giving up early when removals stop
     // succeeding (each attempt may use at most `patience` of the budget past the last success).
     if route_phase > 0.0 {
-        let patience = route_phase * 0.4;
+        let patience = route_phase * ROUTE_PATIENCE;
         let mut last_success = progress(done);
         loop {
             let phase_end = route_phase.min(last_success + patience);
             if progress(done) >= phase_end {
                 break;
             }
-            let results: Vec<Option<Solution>> = run_parallel(&mut islands, |island| {
+            let results: Vec<Option<Solution>> = parallel::map_mut(&mut islands, |island| {
                 let mut tries = 0u64;
                 let mut stop = || {
                     tries += 1;
-                    budget.used() >= phase_end || per_island.is_some_and(|n| tries > n / 8)
+                    budget.used() >= phase_end
+                        || per_island.is_some_and(|n| tries > n / ROUTE_TRIES_DIVISOR)
                 };
                 let found = island.minimizer.remove_one_route(
                     island.p,
@@ -316,7 +360,7 @@ fn run(p: &Problem, config: &SolverConfig, budget: &dyn Budget, start: Solution)
                 }
                 found
             });
-            done += per_island.map_or(0, |n| n / 8).max(1);
+            done += per_island.map_or(0, |n| n / ROUTE_TRIES_DIVISOR).max(1);
             let any = results.iter().any(Option::is_some);
             share_best(p, &mut islands);
             if any {
@@ -331,16 +375,14 @@ fn run(p: &Problem, config: &SolverConfig, budget: &dyn Budget, start: Solution)
     loop {
         let epoch_end = iteration + config.epoch;
         let progress_at = |i: u64| progress(i);
-        let over = run_parallel(&mut islands, |island| {
+        let over = parallel::map_mut(&mut islands, |island| {
             let mut i = iteration;
             while i < epoch_end {
                 let f = progress_at(i);
                 if f >= 1.0 {
                     return true;
                 }
-                lns_step(island, &neighbours, &ruins, &weights, config, f, &|| {
-                    budget.used() >= 1.0
-                });
+                lns_step(island, &neighbours, config, f, &|| budget.used() >= 1.0);
                 i += 1;
             }
             false
@@ -355,10 +397,7 @@ fn run(p: &Problem, config: &SolverConfig, budget: &dyn Budget, start: Solution)
         }
     }
     let best_idx = (0..islands.len())
-        .min_by(|&a, &b| {
-            let (ka, kb) = (islands[a].best.key(p), islands[b].best.key(p));
-            (ka.0, ka.1).cmp(&(kb.0, kb.1)).then(ka.2.total_cmp(&kb.2))
-        })
+        .min_by_key(|&i| islands[i].best.key(p))
         .unwrap_or(0);
     let mut stats = SolveStats {
         start_cost,
@@ -370,16 +409,17 @@ fn run(p: &Problem, config: &SolverConfig, budget: &dyn Budget, start: Solution)
         stats.improvements += island.stats.improvements;
     }
     let mut best = islands.swap_remove(best_idx).best;
-    let mut rng = Random::new(config.seed ^ 0x5EED);
+    let mut rng = Random::new(config.seed ^ POLISH_SEED);
+    let (moves, rounds) = POLISH;
     descend(
         p,
         &neighbours,
         &mut best,
         &mut rng,
-        &[&RelocatePair, &ExchangePairs, &ReorderInRoute],
-        5,
+        moves,
+        rounds,
         // A little past the budget at most: the descent is the last polish.
-        &|| budget.used() >= 1.05,
+        &|| budget.used() >= POLISH_OVERRUN,
     );
     finish(p, &best, stats)
 }
@@ -389,29 +429,15 @@ fn finish(p: &Problem, best: &Solution, mut stats: SolveStats) -> Solved {
     stats.distance = best.distance();
     stats.vehicles = best.used_routes();
     stats.unassigned = best.unassigned.len();
-    let plan = best.to_plan(p, |j| unassigned_reason(p, j));
+    let reasons: std::collections::HashMap<usize, UnassignedReason> =
+        unassigned_reasons(p, best).into_iter().collect();
+    let plan = best.to_plan(p, |j| {
+        reasons
+            .get(&j)
+            .copied()
+            .unwrap_or(UnassignedReason::NotPlanned)
+    });
     Solved { plan, stats }
-}
-
-/// The most specific reason an order could not be placed.
-fn unassigned_reason(p: &Problem, j: usize) -> UnassignedReason {
-    let size = p.nodes[2 * j].demand;
-    if p.vehicles.iter().all(|v| v.capacity < size) {
-        return UnassignedReason::TooLarge;
-    }
-    if p.vehicles.iter().all(|v| v.shift_end < p.nodes[2 * j].open) {
-        return UnassignedReason::NoCourierAvailable;
-    }
-    UnassignedReason::TimeWindows
-}
-
-/// Runs `f` on every island, in parallel on the current rayon pool.
-fn run_parallel<'a, T: Send>(
-    islands: &mut [Island<'a>],
-    f: impl Fn(&mut Island<'a>) -> T + Sync + Send,
-) -> Vec<T> {
-    use rayon::prelude::*;
-    islands.par_iter_mut().map(f).collect()
 }
 
 /// Every island whose best is worse than the overall best continues from a copy of it.
@@ -430,7 +456,7 @@ fn share_best(p: &Problem, islands: &mut [Island<'_>]) {
     for (i, island) in islands.iter_mut().enumerate() {
         if i != best {
             let k = island.best.key(p);
-            if (winner_key.0, winner_key.1) < (k.0, k.1) {
+            if winner_key.counts() < k.counts() {
                 island.best = winner.clone();
                 island.current = winner.clone();
             }
@@ -444,8 +470,6 @@ const LOCAL_SEARCH_ON_BEST_MAX_JOBS: usize = 600;
 fn lns_step(
     island: &mut Island<'_>,
     neighbours: &Neighbours,
-    ruins: &[Box<dyn Ruin>],
-    weights: &[f64],
     config: &SolverConfig,
     progress: f64,
     over: &dyn Fn() -> bool,
@@ -454,12 +478,13 @@ fn lns_step(
     let rng = &mut island.rng;
     let mut candidate = island.current.clone();
     let jobs = p.jobs.len();
-    let max_ruin = config.max_ruin.min((jobs * 2 / 5).max(1)).max(1);
+    let (share, of) = MAX_RUIN_SHARE;
+    let max_ruin = config.max_ruin.min((jobs * share / of).max(1)).max(1);
     let min_ruin = config.min_ruin.min(max_ruin).max(1);
     let count = rng.range(min_ruin, max_ruin);
-    let mut pick = rng.unit() * weights.iter().sum::<f64>();
+    let mut pick = rng.unit() * RUINS.iter().map(|(w, _)| w).sum::<f64>();
     let mut op = 0;
-    for (i, w) in weights.iter().enumerate() {
+    for (i, (w, _)) in RUINS.iter().enumerate() {
         if pick < *w {
             op = i;
             break;
@@ -467,7 +492,7 @@ fn lns_step(
         pick -= w;
     }
     let ctx = RuinContext { p, neighbours };
-    let mut removed = ruins[op].ruin(&ctx, &mut candidate, rng, count);
+    let mut removed = RUINS[op].1.ruin(&ctx, &mut candidate, rng, count);
     // Orders left out before get another chance.
     for &j in &candidate.unassigned {
         if !removed.contains(&j) {
@@ -483,9 +508,10 @@ fn lns_step(
             let wb = p.nodes[2 * b + 1].close - p.nodes[2 * b].open;
             wa.total_cmp(&wb)
         }),
+        // Far from the first courier's start first (`run` returns early without couriers).
         _ => removed.sort_by(|&a, &b| {
-            let da = p.dist.get(p.vehicles[0].start_place, 2 * a);
-            let db = p.dist.get(p.vehicles[0].start_place, 2 * b);
+            let da = p.distance(0, p.vehicles[0].start_place, 2 * a);
+            let db = p.distance(0, p.vehicles[0].start_place, 2 * b);
             db.total_cmp(&da)
         }),
     }
@@ -494,21 +520,21 @@ fn lns_step(
     } else {
         Open::Any
     };
-    if rng.chance(0.1) {
+    if rng.chance(REGRET_CHANCE) {
         insert_with_regret(p, &mut candidate, &removed, 2, open);
     } else {
-        insert_greedy(p, &mut candidate, &removed, open, rng, 0.01);
+        insert_greedy(p, &mut candidate, &removed, open, rng, RECREATE_BLINK);
     }
     // Anything still out may open a courier, if vehicles are not being minimised.
     let key_c = candidate.key(p);
     let key_cur = island.current.key(p);
-    let accept = if (key_c.0, key_c.1) != (key_cur.0, key_cur.1) {
-        (key_c.0, key_c.1) < (key_cur.0, key_cur.1)
+    let accept = if key_c.counts() != key_cur.counts() {
+        key_c.counts() < key_cur.counts()
     } else {
-        let scale = (key_cur.2 / jobs.max(1) as f64).abs().max(1e-9);
+        let scale = (key_cur.value / jobs.max(1) as f64).abs().max(1e-9);
         let (t0, t1) = config.temperature;
         let t = scale * t0 * (t1 / t0).powf(progress.clamp(0.0, 1.0));
-        key_c.2 < key_cur.2 - t * rng.unit().max(1e-12).ln()
+        key_c.value < key_cur.value - t * rng.unit().max(1e-12).ln()
     };
     if accept {
         island.current = candidate;
@@ -516,13 +542,14 @@ fn lns_step(
             // Intensify around every new best with the local moves (a full pass over every
             // order, so only on problems small enough for it to be cheap).
             if jobs <= LOCAL_SEARCH_ON_BEST_MAX_JOBS {
+                let (moves, rounds) = INTENSIFY;
                 descend(
                     p,
                     neighbours,
                     &mut island.current,
                     &mut island.rng,
-                    &[&RelocatePair, &ReorderInRoute],
-                    2,
+                    moves,
+                    rounds,
                     over,
                 );
             }

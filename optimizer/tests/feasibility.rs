@@ -1,14 +1,15 @@
-//! Property tests: random small instances, with couriers on and off shift, orders on board and
-//! committed, staff pins, hard and soft deadlines; every plan the solver returns, from scratch
-//! or warm-started, must pass the independent checker.
+//! Property tests: random small instances, with no couriers or a few on and off shift, orders on
+//! board and committed, staff pins, hard and soft deadlines, travel times rounded or not, and
+//! places across a river nobody can cross; every plan the solver returns, from scratch or
+//! warm-started, must pass the independent checker, and every order left out says why.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use optimizer::model::*;
 use optimizer::{
-    CheckRules, Objective, Problem, SolverConfig, StraightLine, TravelModel, TripRules, Unlimited,
-    check_plan, routes_of, solve, solve_from,
+    CheckRules, Objective, Problem, RoundedUp, SolverConfig, StraightLine, TravelModel, TripRules,
+    Unlimited, check_plan, routes_of, solve, solve_from,
 };
 use proptest::prelude::*;
 
@@ -67,23 +68,34 @@ fn courier_spec() -> impl Strategy<Value = CourierSpec> {
         })
 }
 
-/// Straight-line distance with travel times rounded up to a step, as the MDRP rules count
-/// whole minutes; the solver is told the same step.
-struct Rounded {
-    step: Option<f64>,
+/// Where the river runs in [`Islands`]: nothing crosses `x = RIVER_X`.
+const RIVER_X: f64 = 1500.0;
+
+/// Exact straight lines, except that no way crosses the river: places on different sides are
+/// unreachable from each other (infinitely far).
+struct Islands;
+
+fn east(l: Location) -> bool {
+    matches!(l, Location::Planar(p) if p.x() > RIVER_X)
 }
 
-impl TravelModel for Rounded {
-    fn distance(&self, from: Location, to: Location) -> f64 {
-        StraightLine::exact().distance(from, to)
-    }
-
-    fn duration(&self, from: Location, to: Location, vehicle: &Vehicle) -> f64 {
-        let d = self.distance(from, to);
-        match self.step {
-            Some(step) => (d / vehicle.speed_mps() / step).ceil() * step,
-            None => d / vehicle.speed_mps(),
+impl TravelModel for Islands {
+    fn distance(&self, from: Location, to: Location, vehicle: &Vehicle) -> f64 {
+        if east(from) == east(to) {
+            StraightLine::exact().distance(from, to, vehicle)
+        } else {
+            f64::INFINITY
         }
+    }
+}
+
+/// The travel model of a case: straight lines or the river, times rounded up to `step` or not.
+fn travel_model(river: bool, step: Option<f64>) -> Arc<dyn TravelModel> {
+    match (river, step) {
+        (false, None) => Arc::new(StraightLine::exact()),
+        (false, Some(step)) => Arc::new(RoundedUp::new(StraightLine::exact(), step)),
+        (true, None) => Arc::new(Islands),
+        (true, Some(step)) => Arc::new(RoundedUp::new(Islands, step)),
     }
 }
 
@@ -110,8 +122,8 @@ fn scenario(
     committed: bool,
     pin: bool,
 ) -> Scenario {
-    let onboard = onboard && !orders.is_empty();
-    let committed = committed && orders.len() >= 2;
+    let onboard = onboard && !orders.is_empty() && !couriers.is_empty();
+    let committed = committed && orders.len() >= 2 && !couriers.is_empty();
     let built: Vec<Order> = orders
         .iter()
         .enumerate()
@@ -198,7 +210,7 @@ proptest! {
     #[test]
     fn every_plan_passes_the_independent_checker(
         orders in prop::collection::vec(order_spec(), 0..14),
-        couriers in prop::collection::vec(courier_spec(), 1..5),
+        couriers in prop::collection::vec(courier_spec(), 0..5),
         onboard in any::<bool>(),
         committed in any::<bool>(),
         pin in any::<bool>(),
@@ -207,16 +219,19 @@ proptest! {
         islands in 1usize..=2,
         trips in (any::<bool>(), any::<bool>()),
         step in prop::option::weighted(0.3, 1.0..120.0f64),
+        river in prop::bool::weighted(0.25),
     ) {
+        // Food on board or committed across the river could never be delivered: such a state
+        // is not generated (the dispatcher would not have committed it).
+        let (onboard, committed) = (onboard && !river, committed && !river);
         let s = scenario(&orders, &couriers, onboard, committed, pin);
         let objective = if hard { Objective::vehicles_then_distance() } else { Objective::meal_delivery() };
-        let travel = Arc::new(Rounded { step });
+        let travel = travel_model(river, step);
         let trips = TripRules { single_restaurant: trips.0, one_trip_at_a_time: trips.1 };
         let problem = Problem::builder(&s.couriers, &s.orders, travel.clone())
             .objective(objective)
             .pins(s.pins.clone())
             .trip_rules(trips)
-            .time_step(step)
             .build()
             .unwrap();
         let config = SolverConfig { seed, max_iterations: Some(60), islands, epoch: 20, ..SolverConfig::default() };
@@ -226,9 +241,34 @@ proptest! {
             prop_assert!(false, "checker rejected the plan: {errors:#?}\nplan: {:#?}", solved.plan);
         }
         // Orders on board always stay on their courier's route.
-        if onboard && !s.orders.is_empty() {
+        if onboard && !s.orders.is_empty() && !s.couriers.is_empty() {
             prop_assert_eq!(solved.plan.courier_of(s.orders[0].id()), Some(s.couriers[0].id()));
         }
+        // With nobody to carry them, every order waits for a courier.
+        if s.couriers.is_empty() {
+            prop_assert!(solved.plan.routes.is_empty());
+            prop_assert_eq!(solved.plan.unassigned.len(), s.orders.len());
+            for u in &solved.plan.unassigned {
+                prop_assert_eq!(u.reason, UnassignedReason::NoCourierAvailable);
+            }
+        }
+        // An order whose restaurant and customer are on different banks is never planned, and
+        // says that no way leads there (unless it is too big or too late for anyone anyway, or
+        // pinned to a courier whose bag is too small for it).
+        if river {
+            for o in &s.orders {
+                if east(o.pickup().location()) != east(o.dropoff().location()) {
+                    let left = solved.plan.unassigned.iter().find(|u| u.order == *o.id());
+                    prop_assert!(left.is_some(), "order {} crosses the river", o.id());
+                    prop_assert!(matches!(
+                        left.map(|u| u.reason),
+                        Some(UnassignedReason::Unreachable | UnassignedReason::TooLarge | UnassignedReason::NoCourierAvailable | UnassignedReason::Capacity)
+                    ), "{:?}", left);
+                }
+            }
+        }
+        // Couriers with nothing to do have no route.
+        prop_assert!(solved.plan.routes.iter().all(|r| !r.stops.is_empty()));
 
         // A warm start from the plan, after one more order arrives, also passes and is no worse
         // than re-solving it from the previous routes without search.
@@ -404,7 +444,7 @@ fn a_large_fleet_uses_spatial_candidates_and_stays_feasible() {
                 .iter()
                 .find(|o| o.id() == &route.stops[0].stop.order)
                 .unwrap();
-            StraightLine::exact().distance(c.position(), order.pickup().location()) / 1000.0
+            StraightLine::straight_m(c.position(), order.pickup().location()) / 1000.0
         })
         .collect();
     let mean = km.iter().sum::<f64>() / km.len() as f64;
@@ -412,4 +452,146 @@ fn a_large_fleet_uses_spatial_candidates_and_stays_feasible() {
         mean < 2.5,
         "couriers travel {mean:.2} km on average to their first pickup"
     );
+}
+
+#[test]
+fn orders_and_no_couriers_are_all_unassigned_with_a_reason_never_a_panic() {
+    let orders: Vec<OrderSpec> = (0..6)
+        .map(|i| OrderSpec {
+            from: ((i * 137 % 2000) as f64, 10.0),
+            to: (10.0, (i * 331 % 2000) as f64),
+            placed: 0.0,
+            prep: 60.0,
+            slack: Some(2400.0),
+            size: 1,
+            service: (60.0, 60.0),
+        })
+        .collect();
+    let s = scenario(&orders, &[], true, true, true);
+    let problem = Problem::builder(&s.couriers, &s.orders, Arc::new(StraightLine::default()))
+        .build()
+        .unwrap();
+    let solved = solve(&problem, &SolverConfig::default(), &Unlimited);
+    assert!(solved.plan.routes.is_empty());
+    assert_eq!(solved.plan.unassigned.len(), 6);
+    assert!(
+        solved
+            .plan
+            .unassigned
+            .iter()
+            .all(|u| u.reason == UnassignedReason::NoCourierAvailable),
+        "{:?}",
+        solved.plan.unassigned
+    );
+}
+
+#[test]
+fn an_order_across_the_river_is_unassigned_as_unreachable() {
+    let orders = vec![
+        OrderSpec {
+            from: (100.0, 0.0),
+            to: (2000.0, 0.0),
+            placed: 0.0,
+            prep: 0.0,
+            slack: None,
+            size: 1,
+            service: (0.0, 0.0),
+        },
+        OrderSpec {
+            from: (100.0, 0.0),
+            to: (200.0, 0.0),
+            placed: 0.0,
+            prep: 0.0,
+            slack: None,
+            size: 1,
+            service: (0.0, 0.0),
+        },
+    ];
+    let couriers = vec![CourierSpec {
+        at: (0.0, 0.0),
+        kind: VehicleKind::Bike,
+        shift: (0.0, 3600.0),
+        capacity: None,
+    }];
+    let s = scenario(&orders, &couriers, false, false, false);
+    let travel: Arc<dyn TravelModel> = Arc::new(Islands);
+    let problem = Problem::builder(&s.couriers, &s.orders, travel.clone())
+        .build()
+        .unwrap();
+    let solved = solve(&problem, &SolverConfig::default(), &Unlimited);
+    assert_eq!(solved.plan.unassigned.len(), 1);
+    assert_eq!(solved.plan.unassigned[0].order, *s.orders[0].id());
+    assert_eq!(
+        solved.plan.unassigned[0].reason,
+        UnassignedReason::Unreachable
+    );
+    check_plan(
+        &solved.plan,
+        &s.couriers,
+        &s.orders,
+        travel.as_ref(),
+        &CheckRules::default(),
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_full_courier_makes_a_waiting_order_say_capacity() {
+    // One courier with room for one, carrying an order that keeps the bag full until after the
+    // second order's pickup window closes.
+    let orders = vec![
+        OrderSpec {
+            from: (0.0, 0.0),
+            to: (1900.0, 0.0),
+            placed: 0.0,
+            prep: 0.0,
+            slack: None,
+            size: 1,
+            service: (0.0, 0.0),
+        },
+        OrderSpec {
+            from: (10.0, 0.0),
+            to: (20.0, 0.0),
+            placed: 0.0,
+            prep: 0.0,
+            slack: None,
+            size: 1,
+            service: (0.0, 0.0),
+        },
+    ];
+    let couriers = vec![CourierSpec {
+        at: (0.0, 0.0),
+        kind: VehicleKind::Bike,
+        shift: (0.0, 3600.0),
+        capacity: Some(1),
+    }];
+    let mut s = scenario(&orders, &couriers, true, false, false);
+    let c = &s.couriers[0];
+    s.couriers[0] = Courier::builder(
+        c.id().clone(),
+        Vehicle::new(VehicleKind::Bike, 4.0, Capacity::new(1).unwrap()).unwrap(),
+        c.shift(),
+        c.position(),
+    )
+    .onboard(c.onboard().to_vec())
+    .build()
+    .unwrap();
+    // The second order must be collected within 100 s; the first drop-off takes 475 s.
+    s.orders[1] = Order::builder(
+        s.orders[1].id().clone(),
+        s.orders[1].restaurant().clone(),
+        s.orders[1].pickup().location(),
+        s.orders[1].dropoff().location(),
+        t(0.0),
+    )
+    .pickup_latest(t(100.0))
+    .build()
+    .unwrap();
+    let problem = Problem::builder(&s.couriers, &s.orders, Arc::new(StraightLine::exact()))
+        .build()
+        .unwrap();
+    let solved = solve(&problem, &SolverConfig::default(), &Unlimited);
+    assert_eq!(solved.plan.unassigned.len(), 1);
+    // Full at the only place still in time (too late after the drop-off): the bag keeps it out.
+    assert_eq!(solved.plan.unassigned[0].reason, UnassignedReason::Capacity);
 }

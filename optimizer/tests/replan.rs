@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use optimizer::model::*;
 use optimizer::{
-    CheckRules, CityState, ReplanConfig, Replanned, SolverConfig, StraightLine, TripRules,
-    Unlimited, check_plan, replan,
+    CheckRules, CityState, Objective, ReplanConfig, Replanned, SolverConfig, StraightLine,
+    TravelModel, TripRules, Unlimited, check_plan, replan,
 };
 
 fn t(s: f64) -> Time {
@@ -211,7 +211,10 @@ fn a_small_gain_does_not_move_an_order() {
         vec![order("o1", (0.0, 0.0), (3000.0, 0.0))],
     );
     let config = ReplanConfig {
-        hysteresis: 600.0,
+        objective: Objective {
+            stability: 600.0,
+            ..Objective::meal_delivery()
+        },
         ..config()
     };
     let out = scene.replan(&plan_with("a", &["o1"]), &config);
@@ -219,7 +222,10 @@ fn a_small_gain_does_not_move_an_order() {
     assert!(out.diff.changed_couriers.is_empty(), "{:?}", out.diff);
     // Without hysteresis the same small gain does move it: the threshold is what holds it.
     let eager = ReplanConfig {
-        hysteresis: 0.0,
+        objective: Objective {
+            stability: 0.0,
+            ..Objective::meal_delivery()
+        },
         ..config
     };
     let out = scene.replan(&plan_with("a", &["o1"]), &eager);
@@ -385,4 +391,70 @@ fn food_on_board_stays_planned_when_the_previous_plan_lacks_it() {
     let out = scene.replan(&plan_with("a", &["o2"]), &config());
     assert_eq!(out.plan.courier_of(&id("o1")), Some(&cid("a")));
     assert_eq!(out.plan.courier_of(&id("o2")), Some(&cid("a")));
+}
+
+/// Exact straight lines, but nothing crosses the river at `x = 5000`.
+struct River;
+
+impl TravelModel for River {
+    fn distance(&self, from: Location, to: Location, vehicle: &Vehicle) -> f64 {
+        let east = |l: Location| matches!(l, Location::Planar(p) if p.x() > 5000.0);
+        if east(from) == east(to) {
+            StraightLine::exact().distance(from, to, vehicle)
+        } else {
+            f64::INFINITY
+        }
+    }
+}
+
+#[test]
+fn a_courier_that_cannot_reach_an_order_is_never_committed_to_it() {
+    // The previous plan sends a (east of the river) to a restaurant on the west bank: an
+    // infinite drive must not read as "there now".
+    let scene = Scene::new(
+        vec![courier("a", 6000.0, 0.0)],
+        vec![order("o1", (100.0, 0.0), (200.0, 0.0))],
+    );
+    let state = CityState {
+        now: t(1000.0),
+        couriers: &scene.couriers,
+        orders: &scene.orders,
+        previous: &plan_with("a", &["o1"]),
+        pins: &scene.pins,
+        moves: &scene.moves,
+    };
+    let out = replan(&state, &config(), Arc::new(River), &Unlimited).unwrap();
+    assert!(out.committed.is_empty(), "{:?}", out.committed);
+    assert!(out.plan.routes.is_empty());
+    assert_eq!(out.plan.unassigned.len(), 1);
+    assert_eq!(out.plan.unassigned[0].reason, UnassignedReason::Unreachable);
+}
+
+#[test]
+fn the_objective_stability_weight_is_the_hysteresis_and_is_not_overwritten() {
+    // b is 5 minutes nearer the restaurant than a: worth moving under a 2-minute threshold,
+    // not under a 20-minute one. The weight set in the objective is the one that holds.
+    let scene = Scene::new(
+        vec![courier("a", 3000.0, 0.0), courier("b", 1500.0, 0.0)],
+        vec![order("o1", (0.0, 0.0), (-3000.0, 0.0))],
+    );
+    let strict = ReplanConfig {
+        objective: Objective {
+            stability: 1200.0,
+            ..Objective::meal_delivery()
+        },
+        commitment_horizon: Seconds::ZERO,
+        ..config()
+    };
+    let out = scene.replan(&plan_with("a", &["o1"]), &strict);
+    assert_eq!(out.plan.courier_of(&id("o1")), Some(&cid("a")));
+    let loose = ReplanConfig {
+        objective: Objective {
+            stability: 120.0,
+            ..Objective::meal_delivery()
+        },
+        ..strict
+    };
+    let out = scene.replan(&plan_with("a", &["o1"]), &loose);
+    assert_eq!(out.plan.courier_of(&id("o1")), Some(&cid("b")));
 }

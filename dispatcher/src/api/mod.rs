@@ -1,11 +1,13 @@
 //! The REST API under `/v1`, with `/healthz`, `/metrics` and `/openapi.json`: one module per
-//! area ([`couriers`], [`orders`], the staff [`support`] tool, [`health`]), the error mapping
+//! area ([`couriers`], [`orders`], the staff [`support`] tool and its [`candidates`], [`health`]),
+//! the error mapping
 //! ([`error`]) and the generated OpenAPI document ([`openapi`]).
 //!
 //! Handlers only check who asks (the [`Auth`] extractor's [`Principal`]), read the request
 //! through the shared JSON extractors (so every refusal is a JSON 4xx), call [`Dispatch`] and
 //! answer with this module's DTOs, converted from the records.
 
+pub mod candidates;
 pub mod courier_ws;
 pub mod couriers;
 pub mod error;

@@ -10,7 +10,7 @@ use utoipa::openapi::{Content, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use super::error::ErrorBody;
-use super::{couriers, health, orders, support, track};
+use super::{candidates, couriers, health, orders, support, track};
 use service::extract::Json;
 
 /// The document.
@@ -40,6 +40,7 @@ use service::extract::Json;
         support::unassign,
         support::fail,
         support::amend_order,
+        candidates::candidates,
         health::healthz,
         track::track,
         track::events,
@@ -50,7 +51,7 @@ use service::extract::Json;
     tags(
         (name = "couriers", description = "Registration, shifts, routes and status events."),
         (name = "orders", description = "Placing, reading, listing and cancelling orders."),
-        (name = "support", description = "The staff's timeline and corrections."),
+        (name = "support", description = "The staff's timeline, corrections and candidates."),
         (name = "health", description = "Whether the service answers."),
         (name = "tracking", description = "The customer's tracking link (no token)."),
     )

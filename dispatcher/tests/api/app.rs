@@ -60,15 +60,18 @@ pub fn test_options(topology: &Topology) -> Options {
     options
 }
 
-/// Settings for an app on `database_url` with both listeners on port 0.
-pub fn test_settings(database_url: &str) -> Settings {
+/// Settings for an app on `database_url` with both listeners on port 0, and `ROAD_NETWORK` set
+/// to `road_network`.
+pub fn test_settings_on(database_url: &str, road_network: Option<&str>) -> Settings {
     let amqp = service::testing::amqp_url();
     let db = database_url.to_string();
+    let roads = road_network.map(str::to_string);
     Settings::from_lookup(move |name| match name {
         "DATABASE_URL" => Some(db.clone()),
         "AMQP_URL" => Some(amqp.clone()),
         "HTTP_ADDR" | "OSMAND_ADDR" => Some("127.0.0.1:0".into()),
         "LOG_FORMAT" => Some("text".into()),
+        "ROAD_NETWORK" => roads.clone(),
         _ => None,
     })
     .expect("test settings parse")
@@ -76,10 +79,15 @@ pub fn test_settings(database_url: &str) -> Settings {
 
 /// Starts the app on a fresh database and topology.
 pub async fn spawn_app() -> TestApp {
+    spawn_app_on(None).await
+}
+
+/// Starts the app on a fresh database and topology, with `ROAD_NETWORK=road_network`.
+pub async fn spawn_app_on(road_network: Option<&str>) -> TestApp {
     service::telemetry::init_for_tests();
     let db = TestDb::new(true).await;
     let topology = helpers::topology();
-    let app = start(&db.url, &topology).await;
+    let app = start_on(&db.url, &topology, road_network).await;
     let staff = create_token(&db.pool, Role::Staff, None, &[])
         .await
         .expect("creating a staff token");
@@ -114,7 +122,22 @@ pub async fn start(
     CancellationToken,
     JoinHandle<anyhow::Result<()>>,
 ) {
-    let app = Application::build(&test_settings(database_url), test_options(topology))
+    start_on(database_url, topology, None).await
+}
+
+/// [`start`] with `ROAD_NETWORK=road_network`.
+pub async fn start_on(
+    database_url: &str,
+    topology: &Topology,
+    road_network: Option<&str>,
+) -> (
+    String,
+    String,
+    CancellationToken,
+    JoinHandle<anyhow::Result<()>>,
+) {
+    let settings = test_settings_on(database_url, road_network);
+    let app = Application::build(&settings, test_options(topology))
         .await
         .expect("the dispatcher starts");
     let base = format!("http://{}", app.http_addr());

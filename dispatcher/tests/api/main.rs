@@ -2,6 +2,7 @@
 
 mod app;
 mod bus;
+mod candidates;
 mod courier_ws;
 mod demo;
 mod flow;

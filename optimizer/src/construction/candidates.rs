@@ -6,9 +6,9 @@
 use rstar::RTree;
 use rstar::primitives::GeomWithData;
 
-use crate::model::Location;
 use crate::problem::Problem;
 use crate::solution::Solution;
+use crate::spatial::key;
 
 /// Below this many couriers every route is a candidate: the index would not pay for itself.
 pub(crate) const ALL_ROUTES_BELOW: usize = 200;
@@ -23,14 +23,6 @@ pub(crate) struct CandidateIndex {
     tree: Option<RTree<Point>>,
     /// Longitudes are scaled by the cosine of this latitude so degrees are roughly isotropic.
     lon_scale: f64,
-}
-
-/// A 2-D key for a location, with longitudes scaled for WGS84.
-pub(crate) fn key(loc: Location, lon_scale: f64) -> [f64; 2] {
-    match loc {
-        Location::Wgs84(c) => [c.lon() * lon_scale, c.lat()],
-        Location::Planar(p) => [p.x(), p.y()],
-    }
 }
 
 impl CandidateIndex {
@@ -100,18 +92,5 @@ impl CandidateIndex {
                 }
             }
         }
-    }
-}
-
-/// The cosine of the mean latitude of the WGS84 places (1 for planar ones).
-pub(crate) fn lon_scale_of(places: &[Location]) -> f64 {
-    let (sum, n) = places.iter().fold((0.0, 0usize), |(sum, n), l| match l {
-        Location::Wgs84(c) => (sum + c.lat(), n + 1),
-        Location::Planar(_) => (sum, n),
-    });
-    if n == 0 {
-        1.0
-    } else {
-        (sum / n as f64).to_radians().cos().max(0.01)
     }
 }

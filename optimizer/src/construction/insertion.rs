@@ -1,23 +1,48 @@
 //! Where an order fits best in one route: every pickup position, and for each every drop-off
 //! position after it, checked against windows, capacity and the route's forward time slack.
-//! Positions are walked so that one infeasible prefix ends the walk early.
+//! Positions are walked so that one infeasible prefix ends the walk early. When no position
+//! fits, the walk says why (a [`Rejection`]), so an order left out carries its real reason.
 
+use crate::model::Rejection;
 use crate::problem::Problem;
 use crate::random::Random;
-use crate::solution::{EPS, Route, evaluate_into, stop_cost, trip_pickup_ok, trips_ok_with};
+use crate::solution::{
+    EPS, Insertion, Route, evaluate_into, stop_cost, trip_pickup_ok, trips_ok_with,
+};
 
-/// A place for an order in a route: its pickup goes before position `i` and its drop-off before
-/// position `k` (`k >= i`) of the route as it was; `delta` is the cost increase.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Insertion {
-    /// The courier (vehicle index).
-    pub v: usize,
-    /// Pickup position.
-    pub i: usize,
-    /// Drop-off position.
-    pub k: usize,
-    /// Cost increase.
-    pub delta: f64,
+/// The constraints that failed somewhere in one insertion walk.
+#[derive(Clone, Copy, Debug, Default)]
+struct Failures(u8);
+
+impl Failures {
+    fn bit(r: Rejection) -> u8 {
+        1 << r as u8
+    }
+
+    #[inline]
+    fn add(&mut self, r: Rejection) {
+        self.0 |= Self::bit(r);
+    }
+
+    /// A service start that came too late: a time window, or no way there at all.
+    #[inline]
+    fn late(&mut self, start: f64) {
+        self.add(if start.is_infinite() {
+            Rejection::Unreachable
+        } else {
+            Rejection::TimeWindow
+        });
+    }
+
+    /// The reason that takes precedence ([`Rejection::ALL`]'s order). A walk whose feasible
+    /// places were all skipped by blinks has none; it reports a time window, and only blinking
+    /// searches (never the reasons given out) see it.
+    fn rejection(self) -> Rejection {
+        Rejection::ALL
+            .into_iter()
+            .find(|r| self.0 & Self::bit(*r) != 0)
+            .unwrap_or(Rejection::TimeWindow)
+    }
 }
 
 /// Scratch space reused across insertion evaluations of time-dependent objectives.
@@ -30,20 +55,22 @@ pub(crate) struct Scratch {
     pub couriers: Vec<usize>,
 }
 
-/// The cheapest feasible insertion of job `j` into route `r`, if any. With `blink`, each
-/// feasible position is skipped with that probability (SISR's blinks), adding diversity.
+/// The cheapest feasible insertion of job `j` into route `r`, or why there is none. With
+/// `blink`, each feasible position is skipped with that probability (SISR's blinks), adding
+/// diversity.
 pub(crate) fn best_insertion(
     p: &Problem,
     r: &Route,
     j: usize,
     blink: Option<(&mut Random, f64)>,
     scratch: &mut Scratch,
-) -> Option<Insertion> {
+) -> Result<Insertion, Rejection> {
     if let Some(owner) = p.jobs[j].locked
         && owner != r.v
     {
-        return None;
+        return Err(Rejection::PinnedElsewhere);
     }
+    let mut failed = Failures::default();
     let (pn, dn) = (2 * j, 2 * j + 1);
     let v = r.v;
     let vehicle = &p.vehicles[v];
@@ -83,26 +110,29 @@ pub(crate) fn best_insertion(
             let dep = r.departure_before(p, k);
             let start_d = (dep + p.time(v, a, dn)).max(p.nodes[dn].open);
             if start_d > p.close(v, dn) + EPS {
+                failed.late(start_d);
                 break;
             }
             let next = r.place_at(p, k);
             if let Some(b) = next {
                 let arr = start_d + p.nodes[dn].service + p.time(v, dn, b);
                 if arr > r.latest_at(p, k) + EPS {
+                    failed.late(arr);
                     continue;
                 }
             }
             if !allowed(k, k) {
+                failed.add(Rejection::TripRules);
                 continue;
             }
             let delta = if timed {
                 timed_delta(p, r, None, k, dn, scratch)
             } else {
-                dist_w * detour(p, a, dn, next)
+                dist_w * detour(p, v, a, dn, next)
             };
             consider(k, k, delta + base_extra, &mut best);
         }
-        return best;
+        return best.ok_or_else(|| failed.rejection());
     }
 
     // On long routes under a distance objective, try only the pickup positions with the
@@ -112,7 +142,7 @@ pub(crate) fn best_insertion(
     positions.clear();
     if granular {
         let mut by_detour: Vec<(f64, usize)> = (fixed..=n)
-            .map(|i| (detour(p, r.place_before(p, i), pn, r.place_at(p, i)), i))
+            .map(|i| (detour(p, v, r.place_before(p, i), pn, r.place_at(p, i)), i))
             .collect();
         by_detour.select_nth_unstable_by(GRANULAR_PICKUPS, |a, b| a.0.total_cmp(&b.0));
         positions.extend(by_detour[..GRANULAR_PICKUPS].iter().map(|x| x.1));
@@ -129,40 +159,59 @@ pub(crate) fn best_insertion(
             positions.extend(fixed..=n);
         }
         for &i in &positions {
-            if r.load_before(p, i) + q > vehicle.capacity
-                || (trip_rules && !trip_pickup_ok(p, r, i, pn))
-            {
+            if r.load_before(p, i) + q > vehicle.capacity {
+                failed.add(Rejection::Capacity);
+                continue;
+            }
+            if trip_rules && !trip_pickup_ok(p, r, i, pn) {
+                failed.add(Rejection::TripRules);
                 continue;
             }
             let a = r.place_before(p, i);
             let start_p = (r.departure_before(p, i) + p.time(v, a, pn)).max(p.nodes[pn].open);
             if start_p > p.close(v, pn) + EPS {
+                if start_p.is_finite() && start_p <= p.nodes[pn].close + EPS {
+                    failed.add(Rejection::ShiftEnd);
+                } else {
+                    failed.late(start_p);
+                }
                 break; // later positions only arrive later
             }
             let dep_p = start_p + p.nodes[pn].service;
             let next_i = r.place_at(p, i);
-            let pickup_detour = detour(p, a, pn, next_i);
+            let pickup_detour = detour(p, v, a, pn, next_i);
             // Drop-off right after the pickup.
             let start_d = (dep_p + p.time(v, pn, dn)).max(p.nodes[dn].open);
             if start_d <= p.close(v, dn) + EPS {
                 let ok = match next_i {
                     Some(b) => {
-                        start_d + p.nodes[dn].service + p.time(v, dn, b) <= r.latest_at(p, i) + EPS
+                        let arr = start_d + p.nodes[dn].service + p.time(v, dn, b);
+                        let ok = arr <= r.latest_at(p, i) + EPS;
+                        if !ok {
+                            failed.late(arr);
+                        }
+                        ok
                     }
                     None => true,
                 };
-                if ok && allowed(i, i) {
+                let allowed_here = ok && allowed(i, i);
+                if ok && !allowed_here {
+                    failed.add(Rejection::TripRules);
+                }
+                if allowed_here {
                     let delta = if timed {
                         timed_delta(p, r, Some(i), i, dn, scratch)
                     } else {
-                        let added = p.dist.get(a, pn)
-                            + p.dist.get(pn, dn)
-                            + next_i.map_or(0.0, |b| p.dist.get(dn, b))
-                            - next_i.map_or(0.0, |b| p.dist.get(a, b));
+                        let added = p.distance(v, a, pn)
+                            + p.distance(v, pn, dn)
+                            + next_i.map_or(0.0, |b| p.distance(v, dn, b))
+                            - next_i.map_or(0.0, |b| p.distance(v, a, b));
                         dist_w * added
                     };
                     consider(i, i, delta + base_extra, &mut best);
                 }
+            } else {
+                failed.late(start_d);
             }
             // Drop-off later: walk the original stops after the pickup.
             let mut dep = dep_p;
@@ -172,9 +221,11 @@ pub(crate) fn best_insertion(
                 let here = Problem::place(node);
                 let arr = dep + p.time(v, prev, here);
                 if arr > r.latest[k] + EPS {
+                    failed.late(arr);
                     break;
                 }
                 if r.load[k] + q > vehicle.capacity {
+                    failed.add(Rejection::Capacity);
                     break;
                 }
                 dep = arr.max(p.nodes[node].open) + p.nodes[node].service;
@@ -182,29 +233,32 @@ pub(crate) fn best_insertion(
                 let start_d = (dep + p.time(v, here, dn)).max(p.nodes[dn].open);
                 if start_d > p.close(v, dn) + EPS {
                     // The drop-off's window closes before we could get there: later is worse.
+                    failed.late(start_d);
                     break;
                 }
                 let next = r.place_at(p, k + 1);
-                if let Some(b) = next
-                    && start_d + p.nodes[dn].service + p.time(v, dn, b)
-                        > r.latest_at(p, k + 1) + EPS
-                {
-                    continue;
+                if let Some(b) = next {
+                    let arr = start_d + p.nodes[dn].service + p.time(v, dn, b);
+                    if arr > r.latest_at(p, k + 1) + EPS {
+                        failed.late(arr);
+                        continue;
+                    }
                 }
                 if !allowed(i, k + 1) {
+                    failed.add(Rejection::TripRules);
                     continue;
                 }
                 let delta = if timed {
                     timed_delta(p, r, Some(i), k + 1, dn, scratch)
                 } else {
-                    dist_w * (pickup_detour + detour(p, here, dn, next))
+                    dist_w * (pickup_detour + detour(p, v, here, dn, next))
                 };
                 consider(i, k + 1, delta + base_extra, &mut best);
             }
         }
     }
     scratch.positions = positions;
-    best
+    best.ok_or_else(|| failed.rejection())
 }
 
 /// Routes longer than this many free stops use granular pickup positions.
@@ -212,12 +266,13 @@ const GRANULAR_ABOVE: usize = 24;
 /// How many pickup positions granular insertion tries first.
 const GRANULAR_PICKUPS: usize = 10;
 
-/// Extra distance of visiting `x` between places `a` and `b` (or after `a` at a route's open end).
+/// Extra distance for vehicle `v` of visiting `x` between places `a` and `b` (or after `a` at a
+/// route's open end).
 #[inline]
-fn detour(p: &Problem, a: usize, x: usize, b: Option<usize>) -> f64 {
+fn detour(p: &Problem, v: usize, a: usize, x: usize, b: Option<usize>) -> f64 {
     match b {
-        Some(b) => p.dist.get(a, x) + p.dist.get(x, b) - p.dist.get(a, b),
-        None => p.dist.get(a, x),
+        Some(b) => p.distance(v, a, x) + p.distance(v, x, b) - p.distance(v, a, b),
+        None => p.distance(v, a, x),
     }
 }
 
@@ -301,18 +356,19 @@ fn distance_delta(p: &Problem, r: &Route, i: Option<usize>, k: usize, dn: usize)
     if w == 0.0 {
         return 0.0;
     }
+    let v = r.v;
     let pn = dn - 1;
     let d = match i {
         Some(i) if i == k => {
             let (a, b) = (r.place_before(p, i), r.place_at(p, i));
-            p.dist.get(a, pn) + p.dist.get(pn, dn) + b.map_or(0.0, |b| p.dist.get(dn, b))
-                - b.map_or(0.0, |b| p.dist.get(a, b))
+            p.distance(v, a, pn) + p.distance(v, pn, dn) + b.map_or(0.0, |b| p.distance(v, dn, b))
+                - b.map_or(0.0, |b| p.distance(v, a, b))
         }
         Some(i) => {
-            detour(p, r.place_before(p, i), pn, r.place_at(p, i))
-                + detour(p, r.place_before(p, k), dn, r.place_at(p, k))
+            detour(p, v, r.place_before(p, i), pn, r.place_at(p, i))
+                + detour(p, v, r.place_before(p, k), dn, r.place_at(p, k))
         }
-        None => detour(p, r.place_before(p, k), dn, r.place_at(p, k)),
+        None => detour(p, v, r.place_before(p, k), dn, r.place_at(p, k)),
     };
     w * d
 }
@@ -350,5 +406,76 @@ fn stability_charge(p: &Problem, j: usize, v: usize) -> f64 {
         p.objective.stability
     } else {
         0.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Rejection;
+    use crate::solution::Solution;
+    use crate::testing::{assert_consistent, constructed, problem};
+
+    #[test]
+    fn the_best_insertion_is_feasible_and_priced_exactly() {
+        let p = problem(3, 12, 3, false);
+        let mut sol = constructed(&p);
+        let j = (0..p.jobs.len())
+            .find(|&j| sol.route_of[j].is_some())
+            .expect("something is planned");
+        let v = sol.take_out(&p, j).unwrap();
+        sol.routes[v].update(&p);
+        let before = sol.routes[v].cost;
+        let ins = best_insertion(&p, &sol.routes[v], j, None, &mut Scratch::default())
+            .expect("it fitted before");
+        sol.insert(&p, j, &ins);
+        assert!((sol.routes[v].cost - before - ins.delta).abs() < 1e-6 * before.max(1.0));
+        assert_consistent(&p, &sol);
+    }
+
+    #[test]
+    fn blinks_are_seeded() {
+        let p = problem(3, 12, 3, false);
+        let sol = Solution::empty(&p);
+        let run = |seed| {
+            let mut rng = Random::new(seed);
+            (0..p.jobs.len())
+                .map(|j| {
+                    best_insertion(
+                        &p,
+                        &sol.routes[0],
+                        j,
+                        Some((&mut rng, 0.5)),
+                        &mut Scratch::default(),
+                    )
+                    .ok()
+                    .map(|i| (i.i, i.k))
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(run(4), run(4));
+    }
+
+    #[test]
+    fn an_order_locked_to_another_courier_is_pinned_elsewhere() {
+        use crate::model::{CourierId, OrderId};
+        use std::collections::HashMap;
+        let (couriers, orders) = crate::testing::city(1, 3, 2);
+        let pins = HashMap::from([(
+            OrderId::parse("o0").unwrap(),
+            CourierId::parse("c1").unwrap(),
+        )]);
+        let p = crate::Problem::builder(
+            &couriers,
+            &orders,
+            std::sync::Arc::new(crate::StraightLine::exact()),
+        )
+        .pins(pins)
+        .build()
+        .unwrap();
+        let sol = Solution::empty(&p);
+        let got = best_insertion(&p, &sol.routes[0], 0, None, &mut Scratch::default());
+        assert_eq!(got, Err(Rejection::PinnedElsewhere));
+        assert!(best_insertion(&p, &sol.routes[1], 0, None, &mut Scratch::default()).is_ok());
     }
 }

@@ -19,6 +19,8 @@ pub use error::ModelError;
 pub use ids::{CourierId, OrderId, RestaurantId};
 pub use location::{Coordinates, Location, PlanarPoint};
 pub use order::{Order, OrderBuilder, OrderStatus, Visit};
-pub use plan::{Plan, Route, ScheduledStop, Stop, StopKind, Unassigned, UnassignedReason};
+pub use plan::{
+    Plan, Rejection, Route, ScheduledStop, Stop, StopKind, TripRules, Unassigned, UnassignedReason,
+};
 pub use time::{Seconds, Time, TimeWindow};
 pub use vehicle::{Capacity, Size, Vehicle, VehicleKind};

@@ -21,12 +21,11 @@ const NEIGHBOURS: usize = 40;
 impl Neighbours {
     /// Computes the lists, with an R-tree over pickups so large problems stay near-linear.
     pub fn new(p: &Problem) -> Neighbours {
-        use rayon::prelude::*;
         use rstar::RTree;
         use rstar::primitives::GeomWithData;
         let n = p.jobs.len();
         let keys: Vec<[f64; 2]> = (0..n)
-            .map(|j| crate::construction::key_of(p, Problem::place(2 * j)))
+            .map(|j| crate::spatial::key(p.places[Problem::place(2 * j)], p.lon_scale))
             .collect();
         let tree = RTree::bulk_load(
             keys.iter()
@@ -34,24 +33,22 @@ impl Neighbours {
                 .map(|(j, k)| GeomWithData::new(*k, j))
                 .collect::<Vec<_>>(),
         );
-        let lists = (0..n)
-            .into_par_iter()
-            .map(|j| {
-                let mut near: Vec<(f64, usize)> = tree
-                    .nearest_neighbor_iter(keys[j])
-                    .filter(|g| g.data != j)
-                    .take(NEIGHBOURS * 2)
-                    .map(|g| {
-                        let o = g.data;
-                        let d = p.dist.get(2 * j, 2 * o) + p.dist.get(2 * j + 1, 2 * o + 1);
-                        (d, o)
-                    })
-                    .collect();
-                near.sort_by(|a, b| a.0.total_cmp(&b.0));
-                near.truncate(NEIGHBOURS);
-                near.into_iter().map(|(_, o)| o).collect()
-            })
-            .collect();
+        let lists = crate::parallel::map_range(n, |j| {
+            let mut near: Vec<(f64, usize)> = tree
+                .nearest_neighbor_iter(keys[j])
+                .filter(|g| g.data != j)
+                .take(NEIGHBOURS * 2)
+                .map(|g| {
+                    let o = g.data;
+                    let d =
+                        p.related_distance(2 * j, 2 * o) + p.related_distance(2 * j + 1, 2 * o + 1);
+                    (d, o)
+                })
+                .collect();
+            near.sort_by(|a, b| a.0.total_cmp(&b.0));
+            near.truncate(NEIGHBOURS);
+            near.into_iter().map(|(_, o)| o).collect()
+        });
         Neighbours { lists }
     }
 }

@@ -4,10 +4,13 @@
 //! hard to place least often) to make room, and random moves shake the routes between tries.
 //! Success removes a vehicle; failure leaves the solution as it was.
 
-use crate::construction::{Insertion, Scratch, best_insertion};
+use crate::construction::{Scratch, best_insertion};
 use crate::problem::Problem;
 use crate::random::Random;
-use crate::solution::{Route, Solution};
+use crate::solution::{Insertion, Route, Solution};
+
+/// The blink rate of the random relocations that shake routes between tries.
+const PERTURB_BLINK: f64 = 0.3;
 
 /// State kept across attempts: how often each order was hard to place.
 pub(crate) struct RouteMinimizer {
@@ -107,7 +110,7 @@ impl RouteMinimizer {
             if r.v == closed || r.is_empty() {
                 continue;
             }
-            if let Some(ins) = best_insertion(p, r, j, None, &mut self.scratch)
+            if let Ok(ins) = best_insertion(p, r, j, None, &mut self.scratch)
                 && best.is_none_or(|b| ins.delta < b.delta)
             {
                 best = Some(ins);
@@ -147,7 +150,7 @@ impl RouteMinimizer {
                 let mut reduced = r.clone();
                 reduced.nodes.retain(|&n| p.nodes[n].job != a);
                 reduced.update(p);
-                if let Some(ins) = best_insertion(p, &reduced, j, None, &mut self.scratch) {
+                if let Ok(ins) = best_insertion(p, &reduced, j, None, &mut self.scratch) {
                     if best.as_ref().is_none_or(|b| (pa, ins.delta) < (b.0, b.1)) {
                         best = Some((pa, ins.delta, reduced, vec![a], ins));
                     }
@@ -161,7 +164,7 @@ impl RouteMinimizer {
                     let mut reduced2 = reduced.clone();
                     reduced2.nodes.retain(|&n| p.nodes[n].job != b);
                     reduced2.update(p);
-                    if let Some(ins) = best_insertion(p, &reduced2, j, None, &mut self.scratch)
+                    if let Ok(ins) = best_insertion(p, &reduced2, j, None, &mut self.scratch)
                         && best
                             .as_ref()
                             .is_none_or(|bst| (pab, ins.delta) < (bst.0, bst.1))
@@ -200,11 +203,45 @@ impl RouteMinimizer {
             } else {
                 &sol.routes[target]
             };
-            if let Some(ins) = best_insertion(p, r, j, Some((rng, 0.3)), &mut self.scratch) {
+            if let Ok(ins) = best_insertion(p, r, j, Some((rng, PERTURB_BLINK)), &mut self.scratch)
+            {
                 sol.routes[from] = reduced;
                 sol.route_of[j] = None;
                 sol.insert(p, j, &ins);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{assert_consistent, constructed, problem};
+
+    #[test]
+    fn a_removed_route_leaves_every_order_placed_and_one_route_fewer() {
+        // Many couriers for few orders under the benchmark objective: routes can go.
+        let p = problem(5, 20, 8, true);
+        let start = constructed(&p);
+        let mut minimizer = RouteMinimizer::new(&p);
+        let mut rng = Random::new(2);
+        let mut tries = 0;
+        let found = minimizer.remove_one_route(&p, &start, &mut rng, &mut || {
+            tries += 1;
+            tries > 10_000
+        });
+        let sol = found.expect("a spare route can be removed");
+        assert_eq!(sol.used_routes(), start.used_routes() - 1);
+        assert!(sol.unassigned.len() <= start.unassigned.len());
+        assert_consistent(&p, &sol);
+    }
+
+    #[test]
+    fn an_exhausted_budget_gives_up_without_changing_anything() {
+        let p = problem(5, 20, 8, true);
+        let start = constructed(&p);
+        let mut minimizer = RouteMinimizer::new(&p);
+        let found = minimizer.remove_one_route(&p, &start, &mut Random::new(2), &mut || true);
+        assert!(found.is_none() || found.is_some_and(|s| s.used_routes() < start.used_routes()));
     }
 }

@@ -1,13 +1,32 @@
 //! A solution inside the solver: one [`Route`] per courier, where each order is, and which
-//! orders are left out; and its conversion into the public [`Plan`].
+//! orders are left out; where an order can go in a route ([`Insertion`]); how good a solution is
+//! ([`SolutionCost`]); and its conversion into the public [`Plan`].
 
+mod cost;
 mod route;
 
-pub(crate) use route::{EPS, Route, evaluate_into, stop_cost, trip_pickup_ok, trips_ok_with};
+pub(crate) use cost::SolutionCost;
+pub(crate) use route::{
+    EPS, Route, evaluate_into, schedule, stop_cost, trip_pickup_ok, trips_ok_with,
+};
 
 use crate::model::UnassignedReason;
 use crate::model::{Plan, Route as PlanRoute, ScheduledStop, Stop, StopKind, Time, Unassigned};
 use crate::problem::Problem;
+
+/// A place for an order in a route: its pickup goes before position `i` and its drop-off before
+/// position `k` (`k >= i`) of the route as it was; `delta` is the cost increase.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Insertion {
+    /// The courier (vehicle index).
+    pub v: usize,
+    /// Pickup position.
+    pub i: usize,
+    /// Drop-off position.
+    pub k: usize,
+    /// Cost increase.
+    pub delta: f64,
+}
 
 /// Routes for every courier plus the orders on none.
 #[derive(Clone, Debug)]
@@ -95,7 +114,7 @@ impl Solution {
     }
 
     /// Places job `j` as `ins` says and refreshes the route.
-    pub fn insert(&mut self, p: &Problem, j: usize, ins: &crate::construction::Insertion) {
+    pub fn insert(&mut self, p: &Problem, j: usize, ins: &Insertion) {
         let r = &mut self.routes[ins.v];
         if p.jobs[j].onboard.is_some() {
             r.nodes.insert(ins.k, 2 * j + 1);
@@ -112,19 +131,22 @@ impl Solution {
 
     /// Lexicographic quality: fewer unassigned, then (when minimising vehicles) fewer routes,
     /// then lower cost.
-    pub fn key(&self, p: &Problem) -> (usize, usize, f64) {
+    pub fn key(&self, p: &Problem) -> SolutionCost {
         let routes = if p.objective.minimize_vehicles {
             self.used_routes()
         } else {
             0
         };
-        (self.unassigned.len(), routes, self.cost(p))
+        SolutionCost {
+            unassigned: self.unassigned.len(),
+            routes,
+            value: self.cost(p),
+        }
     }
 
     /// Whether `self` is strictly better than `other` by [`Solution::key`].
     pub fn better_than(&self, p: &Problem, other: &Solution) -> bool {
-        let (a, b) = (self.key(p), other.key(p));
-        (a.0, a.1) < (b.0, b.1) || ((a.0, a.1) == (b.0, b.1) && a.2 < b.2 - 1e-9)
+        self.key(p).improves_on(&other.key(p))
     }
 
     /// The public plan: timed stops per courier with work, and the reasons orders are left out.
@@ -135,30 +157,28 @@ impl Solution {
                 continue;
             }
             let vehicle = &p.vehicles[r.v];
-            let mut stops = Vec::with_capacity(r.nodes.len());
-            let mut prev = vehicle.start_place;
-            let mut t = vehicle.depart;
-            for (k, &n) in r.nodes.iter().enumerate() {
-                let node = &p.nodes[n];
-                let arrival = t + p.time(r.v, prev, Problem::place(n));
-                let start = r.start[k];
-                let departure = start + node.service;
-                stops.push(ScheduledStop {
-                    stop: Stop {
-                        order: p.jobs[node.job].order.clone(),
-                        kind: if node.pickup {
-                            StopKind::Pickup
-                        } else {
-                            StopKind::Dropoff
+            let (times, _) = schedule(p, r.v, &r.nodes);
+            let stops = r
+                .nodes
+                .iter()
+                .zip(&times)
+                .map(|(&n, at)| {
+                    let node = &p.nodes[n];
+                    ScheduledStop {
+                        stop: Stop {
+                            order: p.jobs[node.job].order.clone(),
+                            kind: if node.pickup {
+                                StopKind::Pickup
+                            } else {
+                                StopKind::Dropoff
+                            },
                         },
-                    },
-                    arrival: time(arrival),
-                    service_start: time(start),
-                    departure: time(departure),
-                });
-                t = departure;
-                prev = Problem::place(n);
-            }
+                        arrival: time(at.arrival),
+                        service_start: time(at.start),
+                        departure: time(at.start + node.service),
+                    }
+                })
+                .collect();
             routes.push(PlanRoute {
                 courier: vehicle.courier.clone(),
                 stops,
@@ -177,7 +197,7 @@ impl Solution {
     }
 }
 
-fn time(secs: f64) -> Time {
+pub(crate) fn time(secs: f64) -> Time {
     // Schedules are computed from finite inputs; clamp defensively instead of panicking.
     Time::from_secs(if secs.is_finite() {
         secs

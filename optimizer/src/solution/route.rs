@@ -327,7 +327,7 @@ pub(crate) fn evaluate_into(
         }
         let node = &p.nodes[n];
         let here = Problem::place(n);
-        distance += p.dist.get(place, here);
+        distance += p.distance(v, place, here);
         let arrival = t + p.time(v, place, here);
         let start = arrival.max(node.open);
         if k >= fixed && start > p.close(v, n) + EPS {
@@ -349,7 +349,7 @@ pub(crate) fn evaluate_into(
         place = here;
     }
     if let Some(end) = vehicle.end_place {
-        distance += p.dist.get(place, end);
+        distance += p.distance(v, place, end);
         t += p.time(v, place, end);
         if t > vehicle.end_close + EPS {
             feasible = false;
@@ -368,6 +368,38 @@ pub(crate) fn evaluate_into(
         cost,
         end: t,
     }
+}
+
+/// A stop's times in a schedule: when the courier arrives and when service starts.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct StopTimes {
+    pub arrival: f64,
+    pub start: f64,
+}
+
+/// The schedule of `nodes` on vehicle `v` (arrival and service start at each stop, as
+/// [`evaluate_into`] computes them) and the time spent driving, the way to the end place
+/// included.
+pub(crate) fn schedule(p: &Problem, v: usize, nodes: &[usize]) -> (Vec<StopTimes>, f64) {
+    let vehicle = &p.vehicles[v];
+    let mut t = vehicle.depart;
+    let mut place = vehicle.start_place;
+    let mut driving = 0.0;
+    let mut times = Vec::with_capacity(nodes.len());
+    for &n in nodes {
+        let here = Problem::place(n);
+        let leg = p.time(v, place, here);
+        driving += leg;
+        let arrival = t + leg;
+        let start = arrival.max(p.nodes[n].open);
+        times.push(StopTimes { arrival, start });
+        t = start + p.nodes[n].service;
+        place = here;
+    }
+    if let Some(end) = vehicle.end_place {
+        driving += p.time(v, place, end);
+    }
+    (times, driving)
 }
 
 /// The cost terms of one stop served at `start` on vehicle `v`: food waiting at a pickup;

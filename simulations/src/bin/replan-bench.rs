@@ -3,6 +3,11 @@
 //! the clock by 30 s: couriers move along their routes, pick up and deliver, new orders arrive,
 //! and the city is replanned from the previous plan within a fixed budget. Prints one JSON line
 //! with the replan latencies (p50/p99/max) and the objective before and after each replan.
+//!
+//! Travel times: straight lines by default; with `--road-network`, the streets of a generated
+//! city of 250,000 nodes (a grid with arterials, one-way streets and a river with a few
+//! bridges, `roads::city`) whose preparation is timed too; otherwise what `ROAD_NETWORK` names.
+//! The model in use is printed on stderr and in the JSON line.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,9 +19,7 @@ use optimizer::model::{
     Coordinates, Courier, CourierId, Location, Order, OrderId, OrderStatus, Plan, RestaurantId,
     StopKind, Time, TimeWindow, Vehicle, VehicleKind,
 };
-use optimizer::{
-    Budget, CityState, Random, ReplanConfig, SolverConfig, StraightLine, TravelModel, replan,
-};
+use optimizer::{Budget, CityState, Random, ReplanConfig, SolverConfig, TravelModel, replan};
 
 #[derive(Parser)]
 #[command(about = "Time warm replans of a synthetic city")]
@@ -36,6 +39,12 @@ struct Args {
     /// Search budget of one replan, in milliseconds.
     #[arg(long, default_value_t = 250)]
     budget_ms: u64,
+    /// Travel on the streets of a generated city (250,000 nodes) instead of straight lines.
+    #[arg(long)]
+    road_network: bool,
+    /// Streets of the generated city, each way (its nodes are the square of this).
+    #[arg(long, default_value_t = 500)]
+    city_streets: usize,
 }
 
 struct Clock {
@@ -56,6 +65,9 @@ const CENTRE: (f64, f64) = (52.52, 13.40);
 struct City {
     now: f64,
     rng: Random,
+    /// Points stay within this many km of the centre, north-south and east-west (the generated
+    /// street grid's extent).
+    bound_km: Option<f64>,
     restaurants: Vec<Coordinates>,
     couriers: Vec<(CourierId, Vehicle, Coordinates, Vec<OrderId>)>,
     orders: HashMap<OrderId, Order>,
@@ -67,8 +79,14 @@ impl City {
     fn point(&mut self, centre: (f64, f64), radius_km: f64) -> Coordinates {
         let r = radius_km * self.rng.unit().sqrt();
         let a = self.rng.unit() * std::f64::consts::TAU;
-        let lat = centre.0 + r / 111.0 * a.sin();
-        let lon = centre.1 + r / (111.0 * centre.0.to_radians().cos()) * a.cos();
+        let mut lat = centre.0 + r / 111.0 * a.sin();
+        let mut lon = centre.1 + r / (111.0 * centre.0.to_radians().cos()) * a.cos();
+        if let Some(km) = self.bound_km {
+            let dlat = km / 111.0;
+            let dlon = km / (111.0 * CENTRE.0.to_radians().cos());
+            lat = lat.clamp(CENTRE.0 - dlat, CENTRE.0 + dlat);
+            lon = lon.clamp(CENTRE.1 - dlon, CENTRE.1 + dlon);
+        }
         Coordinates::parse(lat, lon).expect("points stay near the centre")
     }
 
@@ -202,9 +220,35 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let mut rng = Random::new(args.seed);
+    // The travel model: the generated city's streets, what ROAD_NETWORK names, or straight lines.
+    let (travel, prepare_s, bound_km, city_nodes): (Arc<dyn TravelModel>, f64, Option<f64>, usize) =
+        if args.road_network {
+            let started = Instant::now();
+            let mut params = roads::city::CityParams::benchmark(CENTRE, args.seed);
+            params.rows = args.city_streets;
+            params.cols = args.city_streets;
+            let graph = roads::city::generate(&params);
+            let nodes = graph.node_count();
+            let network =
+                roads::RoadNetwork::new(graph, format!("generated city (seed {})", args.seed));
+            let half_km = params.spacing_m * (args.city_streets as f64 / 2.0 - 4.0) / 1000.0;
+            (
+                Arc::new(network),
+                started.elapsed().as_secs_f64(),
+                Some(half_km),
+                nodes,
+            )
+        } else {
+            let loaded = roads::travel_model(std::env::var("ROAD_NETWORK").ok().as_deref())
+                .context("loading ROAD_NETWORK")?;
+            (loaded.model, loaded.prepared_in.as_secs_f64(), None, 0)
+        };
+    let description = travel.describe();
+    eprintln!("replan-bench: travel times from {description} (prepared in {prepare_s:.1} s)");
     let mut city = City {
         now: 1_800_000_000.0,
         rng: rng.fork(),
+        bound_km,
         restaurants: Vec::new(),
         couriers: Vec::new(),
         orders: HashMap::new(),
@@ -231,7 +275,6 @@ fn main() -> anyhow::Result<()> {
     for _ in 0..args.orders {
         city.new_order()?;
     }
-    let travel: Arc<dyn TravelModel> = Arc::new(StraightLine::default());
     let config = ReplanConfig {
         solver: SolverConfig {
             seed: args.seed,
@@ -316,6 +359,9 @@ fn main() -> anyhow::Result<()> {
             "orders_moved": moves.values().sum::<u32>(),
             "unassigned_last": unassigned_last,
             "threads": rayon::current_num_threads(),
+            "travel_model": description,
+            "prepare_s": prepare_s,
+            "city_nodes": city_nodes,
         })
     );
     Ok(())

@@ -23,7 +23,8 @@ use optimizer::model::{
     Seconds, StopKind, Time, TimeWindow, Vehicle, VehicleKind,
 };
 use optimizer::{
-    CityState, Objective, ReplanConfig, SolverConfig, StraightLine, TripRules, Unlimited, replan,
+    CityState, Objective, ReplanConfig, RoundedUp, SolverConfig, StraightLine, TripRules,
+    Unlimited, replan,
 };
 
 use super::instance::{Instance, Minutes, Place, Point};
@@ -65,17 +66,17 @@ impl OptimizerPolicy {
             ready_to_pickup: 1.0,
             lateness: 0.0,
             duration: 0.02,
+            // The hysteresis: one minute per moved order.
+            stability: 1.0,
             ..Objective::meal_delivery()
         };
         let config = ReplanConfig {
             commitment_horizon: Seconds::ZERO,
-            hysteresis: 1.0,
             max_reassignments: u32::MAX,
             trips: TripRules {
                 single_restaurant: true,
                 one_trip_at_a_time: true,
             },
-            time_step: Some(1.0),
             objective,
             solver: SolverConfig {
                 max_iterations: Some(iterations),
@@ -261,7 +262,8 @@ impl OptimizerPolicy {
         let Ok(out) = replan(
             &city,
             &self.config,
-            Arc::new(StraightLine::exact()),
+            // The benchmark counts travel in whole minutes.
+            Arc::new(RoundedUp::new(StraightLine::exact(), 1.0)),
             &Unlimited,
         ) else {
             return Vec::new();

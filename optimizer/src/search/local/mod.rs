@@ -15,6 +15,9 @@ use crate::random::Random;
 use crate::search::Neighbours;
 use crate::solution::Solution;
 
+/// A move must gain more than this to count (below it is rounding noise).
+pub(crate) const MIN_GAIN: f64 = 1e-7;
+
 /// A local improvement move.
 pub(crate) trait LocalMove: Send + Sync {
     /// Applies improving moves until done or `stop` says so; returns whether anything changed.

@@ -10,6 +10,9 @@ use crate::solution::{Route, Solution};
 /// Relocates single orders while that lowers the cost.
 pub(crate) struct RelocatePair;
 
+/// What emptying a route is worth when vehicles are minimised: more than any distance.
+const ROUTE_EMPTIED_GAIN: f64 = 1e6;
+
 impl LocalMove for RelocatePair {
     fn improve(
         &self,
@@ -42,15 +45,15 @@ impl LocalMove for RelocatePair {
                     routes.push(v);
                 }
             }
-            let mut best: Option<(f64, crate::construction::Insertion)> = None;
+            let mut best: Option<(f64, crate::solution::Insertion)> = None;
             for &v in &routes {
                 let r = if v == from { &reduced } else { &sol.routes[v] };
-                if let Some(ins) = best_insertion(p, r, j, None, &mut scratch) {
+                if let Ok(ins) = best_insertion(p, r, j, None, &mut scratch) {
                     let mut gain = saving - ins.delta;
                     if p.objective.minimize_vehicles && v != from && reduced.is_empty() {
-                        gain += 1e6; // emptying a route is worth more than any distance
+                        gain += ROUTE_EMPTIED_GAIN;
                     }
-                    if gain > 1e-7 && best.is_none_or(|(g, _)| gain > g) {
+                    if gain > super::MIN_GAIN && best.is_none_or(|(g, _)| gain > g) {
                         best = Some((gain, ins));
                     }
                 }
@@ -64,5 +67,63 @@ impl LocalMove for RelocatePair {
             }
         }
         changed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::search::ruin::{RandomRemoval, Ruin, RuinContext};
+    use crate::testing::{assert_consistent, constructed, neighbours, problem};
+
+    /// A constructed solution shaken by random removal and cheap reinsertion, so there is
+    /// something to improve.
+    fn shaken(p: &Problem, neighbours: &Neighbours) -> Solution {
+        let mut sol = constructed(p);
+        let ctx = RuinContext { p, neighbours };
+        let mut rng = Random::new(17);
+        let removed = RandomRemoval.ruin(&ctx, &mut sol, &mut rng, 8);
+        crate::construction::insert_greedy(
+            p,
+            &mut sol,
+            &removed,
+            crate::construction::Open::Any,
+            &mut rng,
+            0.5,
+        );
+        sol
+    }
+
+    #[test]
+    fn never_makes_a_solution_worse_and_keeps_it_consistent() {
+        for seed in [1, 2, 3] {
+            let p = problem(seed, 30, 5, false);
+            let neighbours = neighbours(&p);
+            let mut sol = shaken(&p, &neighbours);
+            let before = sol.key(&p);
+            RelocatePair.improve(&p, &neighbours, &mut sol, &mut Random::new(seed), &|| false);
+            assert!(
+                sol.key(&p) <= before,
+                "seed {seed}: {:?} > {before:?}",
+                sol.key(&p)
+            );
+            assert_consistent(&p, &sol);
+        }
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_solution() {
+        let p = problem(4, 30, 5, false);
+        let neighbours = neighbours(&p);
+        let start = shaken(&p, &neighbours);
+        let run = |seed| {
+            let mut sol = start.clone();
+            RelocatePair.improve(&p, &neighbours, &mut sol, &mut Random::new(seed), &|| false);
+            sol.routes
+                .iter()
+                .map(|r| r.nodes.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(run(8), run(8));
     }
 }

@@ -58,7 +58,7 @@ impl LocalMove for ReorderInRoute {
                         }
                         let eval = evaluate_into(p, r.v, &buf, None);
                         if eval.feasible
-                            && eval.cost < r.cost - 1e-7
+                            && eval.cost < r.cost - super::MIN_GAIN
                             && best.is_none_or(|(c, _, _)| eval.cost < c)
                         {
                             best = Some((eval.cost, from, to));
@@ -75,5 +75,63 @@ impl LocalMove for ReorderInRoute {
             }
         }
         changed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::search::ruin::{RandomRemoval, Ruin, RuinContext};
+    use crate::testing::{assert_consistent, constructed, neighbours, problem};
+
+    /// A constructed solution shaken by random removal and cheap reinsertion, so there is
+    /// something to improve.
+    fn shaken(p: &Problem, neighbours: &Neighbours) -> Solution {
+        let mut sol = constructed(p);
+        let ctx = RuinContext { p, neighbours };
+        let mut rng = Random::new(17);
+        let removed = RandomRemoval.ruin(&ctx, &mut sol, &mut rng, 8);
+        crate::construction::insert_greedy(
+            p,
+            &mut sol,
+            &removed,
+            crate::construction::Open::Any,
+            &mut rng,
+            0.5,
+        );
+        sol
+    }
+
+    #[test]
+    fn never_makes_a_solution_worse_and_keeps_it_consistent() {
+        for seed in [1, 2, 3] {
+            let p = problem(seed, 30, 5, false);
+            let neighbours = neighbours(&p);
+            let mut sol = shaken(&p, &neighbours);
+            let before = sol.key(&p);
+            ReorderInRoute.improve(&p, &neighbours, &mut sol, &mut Random::new(seed), &|| false);
+            assert!(
+                sol.key(&p) <= before,
+                "seed {seed}: {:?} > {before:?}",
+                sol.key(&p)
+            );
+            assert_consistent(&p, &sol);
+        }
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_solution() {
+        let p = problem(4, 30, 5, false);
+        let neighbours = neighbours(&p);
+        let start = shaken(&p, &neighbours);
+        let run = |seed| {
+            let mut sol = start.clone();
+            ReorderInRoute.improve(&p, &neighbours, &mut sol, &mut Random::new(seed), &|| false);
+            sol.routes
+                .iter()
+                .map(|r| r.nodes.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(run(8), run(8));
     }
 }

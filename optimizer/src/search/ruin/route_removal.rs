@@ -37,3 +37,43 @@ impl Ruin for RouteRemoval {
         remove_jobs(ctx.p, sol, &jobs)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{assert_consistent, constructed, neighbours, problem};
+
+    #[test]
+    fn empties_exactly_one_route() {
+        let p = problem(7, 30, 6, false);
+        let neighbours = neighbours(&p);
+        let ctx = RuinContext {
+            p: &p,
+            neighbours: &neighbours,
+        };
+        let start = constructed(&p);
+        let mut sol = start.clone();
+        let removed = RouteRemoval.ruin(&ctx, &mut sol, &mut Random::new(3), 1);
+        assert!(!removed.is_empty());
+        assert_eq!(sol.used_routes(), start.used_routes() - 1);
+        let v = start.route_of[removed[0]].unwrap();
+        for &j in &removed {
+            assert_eq!(start.route_of[j], Some(v), "orders from one route only");
+        }
+        assert!(sol.routes[v].is_empty());
+        assert_consistent(&p, &sol);
+    }
+
+    #[test]
+    fn the_same_seed_empties_the_same_route() {
+        let p = problem(11, 25, 5, false);
+        let neighbours = neighbours(&p);
+        let ctx = RuinContext {
+            p: &p,
+            neighbours: &neighbours,
+        };
+        let start = constructed(&p);
+        let run = |seed| RouteRemoval.ruin(&ctx, &mut start.clone(), &mut Random::new(seed), 1);
+        assert_eq!(run(9), run(9));
+    }
+}
