@@ -13,17 +13,23 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use time::OffsetDateTime;
+
 /// Orders placed longer ago than this without reaching a phone are dropped from the probe, so a
 /// long demo does not grow it.
 pub const FORGET_AFTER: Duration = Duration::from_secs(2 * 3600);
 
 /// One latency: when the route arrived, and how long after the publish.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct RouteLatency {
+    /// The order.
+    pub order_id: String,
     /// When the route reached the phone (wall).
     pub at: Instant,
     /// From publish to that moment.
     pub latency: Duration,
+    /// When publishing began, on the system clock (to line up with the service's timeline).
+    pub published_utc: OffsetDateTime,
 }
 
 /// The probe, shared by the kitchens and the phones.
@@ -34,8 +40,9 @@ pub struct OrderProbe {
 
 #[derive(Debug, Default)]
 struct Inner {
-    /// Orders published and not yet seen in a route, with when publishing began.
-    waiting: HashMap<String, Instant>,
+    /// Orders published and not yet seen in a route, with when publishing began (monotonic and
+    /// system clock).
+    waiting: HashMap<String, (Instant, OffsetDateTime)>,
     /// Latencies measured, in the order they were seen.
     seen: Vec<RouteLatency>,
     /// When `waiting` was last pruned.
@@ -55,7 +62,10 @@ impl OrderProbe {
     pub fn placed(&self, order_id: &str) {
         let now = Instant::now();
         let mut inner = self.lock();
-        inner.waiting.entry(order_id.to_string()).or_insert(now);
+        inner
+            .waiting
+            .entry(order_id.to_string())
+            .or_insert((now, OffsetDateTime::now_utc()));
         if inner
             .pruned
             .is_none_or(|t| now.duration_since(t) > FORGET_AFTER / 4)
@@ -63,7 +73,7 @@ impl OrderProbe {
             inner.pruned = Some(now);
             inner
                 .waiting
-                .retain(|_, since| now.duration_since(*since) < FORGET_AFTER);
+                .retain(|_, (since, _)| now.duration_since(*since) < FORGET_AFTER);
         }
     }
 
@@ -82,10 +92,12 @@ impl OrderProbe {
         let now = Instant::now();
         let mut inner = self.lock();
         for order in orders {
-            if let Some(since) = inner.waiting.remove(order) {
+            if let Some((since, published_utc)) = inner.waiting.remove(order) {
                 inner.seen.push(RouteLatency {
+                    order_id: order.to_string(),
                     at: now,
                     latency: now.saturating_duration_since(since),
+                    published_utc,
                 });
             }
         }

@@ -145,6 +145,10 @@ pub struct CityReport {
     pub order_to_route_max_ms: Option<f64>,
     /// Orders that reached a phone.
     pub routed_orders: u64,
+    /// Where order-to-route time goes, ms (p50 and p99 of each stage): the kitchen's publish
+    /// to the service recording the order, recorded to first assigned (the planner), and
+    /// assigned to the route at the phone (commit, push).
+    pub order_to_route_stages: Stages,
     /// Age of courier positions as map deltas bring them, ms.
     pub map_staleness_p50_ms: Option<f64>,
     /// See `map_staleness_p50_ms`.
@@ -197,6 +201,51 @@ pub struct CityReport {
     pub wall_s: f64,
     /// See `wall_s`.
     pub drain_s: f64,
+}
+
+/// The p50 and p99 of each stage of order-to-route, ms.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Stages {
+    /// Publish to recorded by the service.
+    pub publish_to_recorded: [Option<f64>; 2],
+    /// Recorded to first assigned.
+    pub recorded_to_assigned: [Option<f64>; 2],
+    /// Assigned to the route at the phone.
+    pub assigned_to_phone: [Option<f64>; 2],
+}
+
+/// Splits each order's order-to-route time at the service's timeline (its times are simulated:
+/// back to wall time through `epoch` and `speedup`).
+fn stages(
+    latencies: &[sim::RouteLatency],
+    outcomes: &[outcome::OrderOutcome],
+    epoch: OffsetDateTime,
+    speedup: f64,
+) -> Stages {
+    let by_id: std::collections::HashMap<&str, &outcome::OrderOutcome> =
+        outcomes.iter().map(|o| (o.id.as_str(), o)).collect();
+    let wall = |t: OffsetDateTime| epoch + (t - epoch) / speedup;
+    let ms = |d: time::Duration| d.as_seconds_f64() * 1e3;
+    let (mut a, mut b, mut c) = (Vec::new(), Vec::new(), Vec::new());
+    for l in latencies {
+        let Some(o) = by_id.get(l.order_id.as_str()) else {
+            continue;
+        };
+        let (Some(recorded), Some(assigned)) = (o.recorded_at, o.first_assigned_at) else {
+            continue;
+        };
+        let (recorded, assigned) = (wall(recorded), wall(assigned));
+        let routed = l.published_utc + l.latency;
+        a.push(ms(recorded - l.published_utc));
+        b.push(ms(assigned - recorded));
+        c.push(ms(routed - assigned));
+    }
+    let pair = |v: &[f64]| [quantile(v, 0.5).map(round1), quantile(v, 0.99).map(round1)];
+    Stages {
+        publish_to_recorded: pair(&a),
+        recorded_to_assigned: pair(&b),
+        assigned_to_phone: pair(&c),
+    }
 }
 
 /// One sample of the run, every [`SAMPLE_EVERY`].
@@ -375,7 +424,7 @@ pub async fn run(options: CityOptions) -> anyhow::Result<CityReport> {
     let epoch = options.clock_epoch.unwrap_or_else(OffsetDateTime::now_utc);
     let clock = Clock::warped(epoch, options.speedup);
     let target = start_target(&options, &tag, epoch).await?;
-    let result = drive(&options, &tag, clock, &target).await;
+    let result = drive(&options, &tag, clock, epoch, &target).await;
     if let Some(managed) = &target.managed {
         managed.stop(Duration::from_secs(30)).await;
     }
@@ -421,6 +470,7 @@ async fn drive(
     options: &CityOptions,
     tag: &str,
     clock: Clock,
+    epoch: OffsetDateTime,
     target: &Target,
 ) -> anyhow::Result<CityReport> {
     let http = reqwest::Client::new();
@@ -669,6 +719,7 @@ async fn drive(
         order_to_route_p99_ms: latency.quantile(0.99).map(round1),
         order_to_route_max_ms: latency.max().map(round1),
         routed_orders: latency.len(),
+        order_to_route_stages: stages(&probe.latencies(), &outcomes, epoch, options.speedup),
         map_staleness_p50_ms: staleness.quantile(0.5).map(round1),
         map_staleness_p99_ms: staleness.quantile(0.99).map(round1),
         map_positions: staleness.len(),

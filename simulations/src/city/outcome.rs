@@ -40,6 +40,10 @@ pub struct OrderOutcome {
     pub deliveries: u32,
     /// A failure's reason, when it failed.
     pub failed_reason: Option<String>,
+    /// When the service recorded the order (its timeline's `placed`).
+    pub recorded_at: Option<OffsetDateTime>,
+    /// When the service first gave it a courier (its timeline's first `assigned`).
+    pub first_assigned_at: Option<OffsetDateTime>,
 }
 
 impl OrderOutcome {
@@ -78,6 +82,8 @@ struct TimelineIn {
 #[derive(Deserialize)]
 struct EntryIn {
     kind: String,
+    #[serde(with = "time::serde::rfc3339")]
+    at: OffsetDateTime,
 }
 
 /// Asks the service about `ids`, `concurrency` at a time; an order the service does not know
@@ -155,6 +161,13 @@ async fn fetch_one(
         .context("an order without a timeline")?;
     let timeline: TimelineIn = serde_json::from_value(timeline).context("a timeline")?;
     let count = |kind: &str| timeline.entries.iter().filter(|e| e.kind == kind).count() as u32;
+    let first = |kind: &str| {
+        timeline
+            .entries
+            .iter()
+            .find(|e| e.kind == kind)
+            .map(|e| e.at)
+    };
     Ok(OrderOutcome {
         id,
         found: true,
@@ -168,6 +181,8 @@ async fn fetch_one(
         reassignments: count("reassigned"),
         deliveries: count("delivered"),
         failed_reason: order.failed_reason,
+        recorded_at: first("placed"),
+        first_assigned_at: first("assigned"),
     })
 }
 
@@ -265,6 +280,8 @@ mod tests {
             reassignments: 1,
             deliveries: 1,
             failed_reason: None,
+            recorded_at: Some(placed),
+            first_assigned_at: Some(placed),
         }
     }
 
